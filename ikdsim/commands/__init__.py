@@ -1,0 +1,3 @@
+"""Subcommands of the ``ikdsim`` CLI, one module each; importing registers them."""
+
+from . import validate  # noqa: F401

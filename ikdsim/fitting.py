@@ -1,0 +1,699 @@
+"""Fitting growth models to a region's cumulative adoption: one region, or a province pooled.
+
+Estimator
+---------
+:func:`fit` maximises a penalised likelihood: the Gaussian likelihood of the increments
+between consecutive observations (:mod:`ikdsim.likelihood`: counting noise, estimated
+overdispersion, rounding and date errors; approximate figures count as noisier; excluded
+rows are left out; the series starts from zero at the rollout) times the priors of
+:mod:`ikdsim.priors`.  The optimisation runs on an unconstrained scale (each parameter
+mapped through its bounds by ``model.transform``: the ceiling lies between the last observed
+share and 1) with BFGS from several starts (scipy), and the covariance is the inverse of the
+numerical Hessian there (statsmodels' ``approx_hess3``): a Laplace approximation, which is
+what forecasts draw from.
+
+Why not statsmodels' ``GenericLikelihoodModel``?  It would give a summary table for free,
+but the fits here need bounded parameters, priors whose centre is estimated across regions,
+a covariance on the transformed scale (so that draws respect the bounds), and a fast loop
+over hundreds of regions; all of these fight its interface.  We use statsmodels' numerical
+derivatives and table formatting, and scipy's optimisers, directly.
+
+Model choice
+------------
+With ``model="auto"`` every candidate (:data:`ikdsim.models.CANDIDATES`) is fitted and
+compared by AICc, with Akaike weights (Burnham and Anderson 2002); with few points AICc's
+penalty makes the simpler model win, and where AICc is undefined (observations <= k + 1)
+the model chosen for the region's province is used.
+
+Partial pooling (sparse regencies)
+----------------------------------
+A regency with zero to two usable figures cannot identify three or four parameters.
+:func:`fit_province` fits the regencies of a province jointly, by empirical Bayes:
+
+1. every *informative* unit (the province series and each regency with at least
+   :data:`MIN_INFORMATIVE` figures) is fitted with the weakly informative default prior;
+2. for each model, a prior is estimated from those units' estimates (random-effects mean
+   and DerSimonian-Laird between-unit variance, :func:`ikdsim.priors.estimate_prior`);
+3. every unit is refitted with that prior.  A regency with few figures gets a curve whose
+   shape comes from its province and whose level comes from its own figures, and an
+   uncertainty as wide as the regencies of the province differ (status ``sparse``);
+4. a regency with no usable figure gets the province series' curve, with the between-unit
+   spread added to the province fit's own uncertainty (status ``province_curve``).
+
+References
+----------
+.. [1] Burnham, K. P. and Anderson, D. R. (2002). *Model Selection and Multimodel
+   Inference*, 2nd ed. Springer (AICc, Akaike weights).
+.. [2] Morris, C. N. (1983). Parametric empirical Bayes inference: theory and
+   applications. *JASA* 78, 47-55.
+.. [3] Meade, N. and Islam, T. (2006). Modelling and forecasting the diffusion of
+   innovation: a 25-year review. *Int. J. Forecasting* 22, 519-545.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+from statsmodels.tools.numdiff import approx_fprime, approx_hess3
+
+from .likelihood import DATE_HALF_WIDTH_DAYS, SeriesData, loglik
+from .models import CANDIDATES, get_model
+from .priors import Prior, estimate_prior, from_prior_scale, to_prior_scale
+from .results import FitResult
+from .timeaxis import DAYS_PER_YEAR, ROLLOUT_START, to_years
+
+#: Bounds for non-ceiling parameters when fitting shares (time in years).  Wide enough
+#: never to bind on real data; finite so that the optimiser cannot run off to infinity.
+SHARE_BOUNDS: Mapping[str, tuple[float, float]] = {
+    "r": (1e-3, 50.0),
+    "t0": (-30.0, 60.0),
+    "nu": (0.02, 50.0),
+    "p": (1e-6, 5.0),
+    "q": (1e-6, 20.0),
+}
+
+#: A regency with at least this many usable figures informs its province's prior.
+MIN_INFORMATIVE = 3
+
+#: Model used where no comparison is possible and no province choice exists.
+FALLBACK_MODEL = "bass"
+
+
+class FitWarning(UserWarning):
+    """A fit that did not fully succeed (not converged, singular information, at a bound)."""
+
+
+# ---------------------------------------------------------------------------- data
+def series_from_frame(observations: pd.DataFrame, region: str, *, start=ROLLOUT_START) -> SeriesData:
+    """The usable observations of one region, as the likelihood wants them.
+
+    Excluded rows and rows without a share are left out; figures dated at or before the
+    rollout are dropped; of several figures on one date the most precise one is kept.
+
+    Parameters
+    ----------
+    observations : pandas.DataFrame
+        The observations frame (:func:`ikdsim.load_observations`).
+    region : str
+        Region code.
+    start : date-like
+        Rollout date.
+
+    Returns
+    -------
+    SeriesData
+    """
+    rows = observations[(observations["region_code"] == region)]
+    rows = rows[~rows["exclude"].astype(bool) & rows["share"].notna()]
+    t = to_years(rows["date"].to_numpy(), start) if len(rows) else np.empty(0)
+    half = ((rows["share_hi"] - rows["share_lo"]) / 2.0).fillna(0.0).to_numpy(float)
+    prec = rows["date_precision"].map(DATE_HALF_WIDTH_DAYS).fillna(0.0).to_numpy(float)
+    tab = pd.DataFrame(
+        {"t": t, "y": rows["share"].to_numpy(float), "half": half, "date_half": prec / DAYS_PER_YEAR}
+    )
+    tab = tab[tab["t"] > 0].sort_values(["t", "half"]).drop_duplicates("t", keep="first")
+    base = rows["base"].dropna()
+    return SeriesData(
+        t=tab["t"].to_numpy(float),
+        y=tab["y"].to_numpy(float),
+        round_var=tab["half"].to_numpy(float) ** 2 / 3.0,
+        date_half=tab["date_half"].to_numpy(float),
+        base=float(base.iloc[-1]) if len(base) else float("nan"),
+    )
+
+
+def _region_label(observations: pd.DataFrame, regions: pd.DataFrame | None, code: str) -> tuple[str, str]:
+    """Name and level of a region, from the observations or the regions table."""
+    rows = observations[observations["region_code"] == code]
+    if regions is not None and code in set(regions["region_code"]):
+        reg = regions[regions["region_code"] == code].iloc[0]
+        kind = str(reg.get("kind", ""))
+        level = "province" if kind == "province" else "regency"
+        return str(reg["name"]), level
+    if len(rows):
+        return str(rows["region_name"].iloc[-1]), str(rows["level"].iloc[-1])
+    level = "national" if code == "ID" else ("province" if "." not in code else "regency")
+    return code, level
+
+
+# ---------------------------------------------------------------------------- one model
+def bounded_model(model, floor: float):
+    """The model with the bounds used for shares: ceiling in (floor, 1)."""
+    lower, upper = list(model.lower), list(model.upper)
+    for i, name in enumerate(model.param_names):
+        if name == model.ceiling:
+            lower[i], upper[i] = float(floor), 1.0
+        elif name in SHARE_BOUNDS:
+            lower[i], upper[i] = SHARE_BOUNDS[name]
+    return dataclasses.replace(model, lower=tuple(lower), upper=tuple(upper))
+
+
+def _ceiling_floor(data: SeriesData) -> float:
+    """The lowest ceiling the data allow: the highest observed share less its rounding."""
+    if data.n == 0:
+        return 0.0
+    lo = data.y - np.sqrt(3.0 * data.round_var)
+    return float(np.clip(np.max(lo), 0.0, 0.99))
+
+
+def _neg_log_post(x: np.ndarray, model, data: SeriesData, prior: Prior) -> float:
+    k = len(model.param_names)
+    theta = model.untransform(x[None, :k])[0]
+    s2 = float(np.exp(np.clip(x[k], -30, 10)))
+    level = model.anchored(data.t, *theta)
+    rate = model.rate(data.t, *theta)
+    ll = loglik(level, rate, data, s2)
+    lp = prior.logpdf({**dict(zip(model.param_names, theta)), "sigma2": s2})
+    value = -(ll + lp)
+    return float(value) if np.isfinite(value) else 1e12
+
+
+def _starts(model, data: SeriesData, prior: Prior) -> list[np.ndarray]:
+    """Starting points on the unconstrained scale: data-driven and the prior centre."""
+    names = model.param_names
+    lo, hi = np.array(model.lower, float), np.array(model.upper, float)
+    span = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
+    inner_lo, inner_hi = lo + 1e-3 * span, hi - 1e-3 * span
+    cands = []
+    t_aug = np.concatenate(([0.0], data.t))
+    y_aug = np.concatenate(([0.0], data.y))
+    try:
+        cands.append(np.asarray(model.initial(t_aug, y_aug), float))
+    except Exception:  # noqa: BLE001 - a bad heuristic start is simply skipped
+        pass
+    cands.append(np.array([float(from_prior_scale(n, prior.mean[n])) for n in names]))
+    out = []
+    s2 = prior.mean.get("sigma2", np.log(0.015))
+    for theta in cands:
+        theta = np.clip(theta, inner_lo, inner_hi)
+        z = model.transform(theta[None, :])[0]
+        if np.all(np.isfinite(z)):
+            out.append(np.concatenate((z, [s2])))
+    return out
+
+
+def _delta_cov(fun, z: np.ndarray, cov_z: np.ndarray) -> np.ndarray:
+    jac = np.atleast_2d(approx_fprime(z, fun, centered=True))
+    return jac @ cov_z @ jac.T
+
+
+def _natural(model, x: np.ndarray) -> np.ndarray:
+    k = len(model.param_names)
+    return np.concatenate((model.untransform(x[None, :k])[0], [np.exp(x[k])]))
+
+
+def fit_model(
+    data: SeriesData,
+    model,
+    *,
+    prior: Prior | None = None,
+    region_code: str = "",
+    region_name: str = "",
+    level: str = "regency",
+    start=ROLLOUT_START,
+) -> FitResult:
+    """Fit one growth model to one region's series by penalised maximum likelihood.
+
+    Parameters
+    ----------
+    data : SeriesData
+        The region's usable observations (:func:`series_from_frame`); at least one.
+    model : str or GrowthModel
+        The growth model.
+    prior : Prior, optional
+        Priors on the parameters (default: :meth:`Prior.default`).
+    region_code, region_name, level : str
+        Labels carried into the result.
+    start : date-like
+        Rollout date.
+
+    Returns
+    -------
+    FitResult
+        Status ``ok`` or ``sparse`` by the number of observations, ``failed`` (with NaN
+        parameters and a message) when the optimiser fails.
+    """
+    base_model = get_model(model)
+    if data.n == 0:
+        raise ValueError(f"region {region_code!r} has no usable observation to fit")
+    names = tuple(base_model.param_names) + ("sigma2",)
+    prior = prior or Prior.default(names)
+    bm = bounded_model(base_model, _ceiling_floor(data))
+    objective = lambda x: _neg_log_post(x, bm, data, prior)  # noqa: E731
+    best = None
+    for x0 in _starts(bm, data, prior):
+        res = optimize.minimize(objective, x0, method="BFGS", options={"maxiter": 400, "gtol": 1e-6})
+        if best is None or res.fun < best.fun:
+            best = res
+    k = len(names)
+    common = dict(
+        region_code=region_code,
+        region_name=region_name,
+        model=bm,
+        data=data,
+        start=pd.Timestamp(start),
+        prior=prior,
+        level=level,
+        nobs=data.n,
+    )
+    nan_params = pd.Series(np.nan, index=list(names))
+    if best is None or not np.isfinite(best.fun) or best.fun >= 1e12:
+        return FitResult(
+            params=nan_params,
+            cov=pd.DataFrame(np.nan, index=list(names), columns=list(names)),
+            z=np.full(k, np.nan),
+            cov_z=np.full((k, k), np.nan),
+            loglik=np.nan,
+            status="failed",
+            message="the optimiser found no finite likelihood",
+            **common,
+        )
+    z = best.x
+    hess = approx_hess3(z, objective)
+    warn: list[str] = []
+    try:
+        evals, evecs = np.linalg.eigh(0.5 * (hess + hess.T))
+        if np.min(evals) <= 1e-10 * max(np.max(np.abs(evals)), 1.0):
+            warn.append("information matrix near singular: standard errors of some parameters are unreliable")
+            evals = np.maximum(evals, 1e-8)
+        cov_z = (evecs / evals) @ evecs.T
+    except np.linalg.LinAlgError:
+        cov_z = np.full((k, k), np.nan)
+        warn.append("information matrix could not be inverted")
+    grad_norm = float(np.max(np.abs(best.jac))) if best.jac is not None else np.inf
+    converged = bool(best.success) or grad_norm < 1e-3
+    theta = _natural(bm, z)
+    cov = _delta_cov(lambda x: _natural(bm, x), z, cov_z)
+    # A ceiling within a hair of its floor or of 1 is a boundary solution: say so.
+    ci = bm.param_names.index(bm.ceiling)
+    ceil_sd = np.sqrt(max(cov_z[ci, ci], 0.0))
+    if abs(z[ci]) > 12 and ceil_sd < 1.0:
+        where = "its floor (the last observed share)" if z[ci] < 0 else "1 (everyone)"
+        warn.append(f"the ceiling {bm.ceiling} is at {where}: a boundary solution")
+    state = "ok" if data.n >= k + 2 else "sparse"
+    if not converged:
+        warn.append(f"the optimiser did not converge ({best.message}; largest gradient {grad_norm:.2g})")
+    ll = loglik(
+        bm.anchored(data.t, *theta[:-1]), bm.rate(data.t, *theta[:-1]), data, float(theta[-1])
+    )
+    message = {
+        "ok": f"fitted on {data.n} observations of its own",
+        "sparse": f"only {data.n} usable observation(s): the curve's shape comes from the prior "
+        f"({prior.source}), its level from the data; wide uncertainty",
+    }[state]
+    for w in warn:
+        warnings.warn(f"{region_code} {bm.name}: {w}", FitWarning, stacklevel=2)
+    return FitResult(
+        params=pd.Series(theta, index=list(names)),
+        cov=pd.DataFrame(cov, index=list(names), columns=list(names)),
+        z=z,
+        cov_z=cov_z,
+        loglik=float(ll),
+        status=state,
+        message=message,
+        warnings=tuple(warn),
+        **common,
+    )
+
+
+# ---------------------------------------------------------------------------- model choice
+def compare(fits: Mapping[str, FitResult]) -> pd.DataFrame:
+    """The model-comparison table: AIC, AICc, BIC, delta and Akaike weight per model.
+
+    Weights use AICc where it is defined for every model, AIC otherwise.
+
+    Parameters
+    ----------
+    fits : mapping of str to FitResult
+        One fit per candidate model.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by model, sorted best first.
+    """
+    table = pd.DataFrame(
+        {
+            "k": [f.df_model for f in fits.values()],
+            "loglik": [f.loglik for f in fits.values()],
+            "aic": [f.aic for f in fits.values()],
+            "aicc": [f.aicc for f in fits.values()],
+            "bic": [f.bic for f in fits.values()],
+            "status": [f.status for f in fits.values()],
+        },
+        index=pd.Index(list(fits), name="model"),
+    )
+    usable = table["status"] != "failed"
+    crit = "aicc" if table.loc[usable, "aicc"].notna().all() and usable.any() else "aic"
+    score = table[crit].where(usable)
+    table["criterion"] = crit
+    table["delta"] = score - score.min()
+    w = np.exp(-0.5 * table["delta"].fillna(np.inf))
+    table["weight"] = w / w.sum() if w.sum() > 0 else np.nan
+    return table.sort_values(["delta", "k"], na_position="last")
+
+
+def _choose(
+    data: SeriesData,
+    model,
+    candidates: Iterable[str],
+    priors: Mapping[str, Prior] | None,
+    fallback: str,
+    labels: dict,
+) -> FitResult:
+    """Fit one model, or every candidate and keep the best by AICc (``model="auto"``)."""
+    prior_for = lambda name: (priors or {}).get(name)  # noqa: E731
+    if model != "auto":
+        name = get_model(model).name
+        return fit_model(data, name, prior=prior_for(name), **labels)
+    fits = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        for name in candidates:
+            fits[name] = fit_model(data, name, prior=prior_for(name), **labels)
+    table = compare(fits)
+    defined = table["criterion"].iloc[0] == "aicc" and table["status"].iloc[0] != "failed"
+    chosen = table.index[0] if defined else fallback
+    if chosen not in fits:
+        fits[chosen] = fit_model(data, chosen, prior=prior_for(chosen), **labels)
+    best = fits[chosen]
+    why = (
+        f"chosen by AICc among {', '.join(fits)}"
+        if defined
+        else f"too few observations to compare models by AICc: using {chosen} (the province's model or the default)"
+    )
+    for w in best.warnings:
+        warnings.warn(f"{labels.get('region_code', '')} {chosen}: {w}", FitWarning, stacklevel=3)
+    return dataclasses.replace(best, comparison=table, message=f"{best.message}; {why}")
+
+
+def fit(
+    observations: pd.DataFrame,
+    region: str,
+    *,
+    model: str = "auto",
+    regions: pd.DataFrame | None = None,
+    pool: bool = True,
+    prior: Prior | None = None,
+    candidates: Iterable[str] = CANDIDATES,
+    start=ROLLOUT_START,
+) -> FitResult:
+    """Fit a growth model to one region's cumulative adoption share.
+
+    Parameters
+    ----------
+    observations : pandas.DataFrame
+        The observations frame (:func:`ikdsim.load_observations`).
+    region : str
+        Region code, e.g. ``"64.09"``.
+    model : str
+        ``"auto"`` (compare the candidates by AICc) or a model name: ``"logistic"``,
+        ``"gompertz"``, ``"richards"``, ``"bass"``.
+    regions : pandas.DataFrame, optional
+        The regions table (names, and which regencies make a province).
+    pool : bool
+        For a regency or province: fit its province jointly with partial pooling
+        (:func:`fit_province`) and return this region's fit.  Without pooling, a sparse
+        region leans on the default prior alone.
+    prior : Prior, optional
+        An explicit prior (implies no pooling).
+    candidates : iterable of str
+        The models ``"auto"`` compares.
+    start : date-like
+        Rollout date (t = 0).
+
+    Returns
+    -------
+    FitResult
+
+    Examples
+    --------
+    >>> import ikdsim
+    >>> obs = ikdsim.load_observations()
+    >>> res = ikdsim.fit(obs, "64.09")          # doctest: +SKIP
+    >>> print(res.summary())                    # doctest: +SKIP
+    """
+    code = str(region)
+    if pool and prior is None and code != "ID":
+        province = code.split(".")[0]
+        fits = fit_province(observations, province, model=model, regions=regions, candidates=candidates, start=start)
+        if code in fits:
+            return fits[code]
+    name, level = _region_label(observations, regions, code)
+    data = series_from_frame(observations, code, start=start)
+    if data.n == 0:
+        raise ValueError(
+            f"region {code!r} has no usable observation (rows missing, excluded or without a share)"
+            " and no province to borrow a curve from"
+        )
+    labels = dict(region_code=code, region_name=name, level=level, start=start)
+    priors = None if prior is None else {get_model(m).name: prior for m in (list(candidates) + [model]) if m != "auto"}
+    return _choose(data, model, candidates, priors, FALLBACK_MODEL, labels)
+
+
+# ---------------------------------------------------------------------------- pooling
+def _prior_scale_estimates(fit_: FitResult) -> tuple[dict[str, float], dict[str, float]]:
+    """A fit's estimates and their variances on the prior scale (delta method)."""
+    bm = fit_.model
+    names = list(fit_.params.index)
+
+    def phi(x):
+        nat = _natural(bm, x)
+        return np.array([float(to_prior_scale(n, v)) for n, v in zip(names, nat)])
+
+    est = phi(fit_.z)
+    cov = _delta_cov(phi, fit_.z, fit_.cov_z)
+    return dict(zip(names, est)), dict(zip(names, np.diag(cov)))
+
+
+def province_units(observations: pd.DataFrame, province: str, regions: pd.DataFrame | None = None) -> list[str]:
+    """The province code and its regencies' codes (from the data and the regions table)."""
+    codes = {c for c in observations["region_code"].unique() if c == province or c.startswith(province + ".")}
+    if regions is not None:
+        mine = regions[regions["region_code"].astype(str).str.startswith(province + ".")]
+        codes |= set(mine["region_code"].astype(str))
+        if (regions["region_code"] == province).any():
+            codes.add(province)
+    return sorted(codes, key=lambda c: (c != province, c))
+
+
+def fit_province(
+    observations: pd.DataFrame,
+    province: str,
+    *,
+    model: str = "auto",
+    regions: pd.DataFrame | None = None,
+    candidates: Iterable[str] = CANDIDATES,
+    start=ROLLOUT_START,
+) -> dict[str, FitResult]:
+    """Fit a province and all its regencies jointly, with partial pooling (empirical Bayes).
+
+    Parameters
+    ----------
+    observations : pandas.DataFrame
+        The observations frame.
+    province : str
+        Two-digit province code, e.g. ``"64"``.
+    model : str
+        ``"auto"`` or one model name for every unit.
+    regions : pandas.DataFrame, optional
+        The regions table: regencies listed there without data get the province curve.
+    candidates : iterable of str
+        Models compared by ``"auto"``.
+    start : date-like
+        Rollout date.
+
+    Returns
+    -------
+    dict of str to FitResult
+        Every unit (province first), each with status ``ok``, ``sparse``,
+        ``province_curve`` or ``failed``.  A unit that fails does not stop the others.
+    """
+    candidates = tuple(candidates)
+    units = province_units(observations, province, regions)
+    series = {c: series_from_frame(observations, c, start=start) for c in units}
+    labels = {}
+    for c in units:
+        name, level = _region_label(observations, regions, c)
+        labels[c] = dict(region_code=c, region_name=name, level=level, start=start)
+    informative = [c for c in units if series[c].n >= MIN_INFORMATIVE]
+    models = candidates if model == "auto" else (get_model(model).name,)
+
+    # Stage 1: informative units with the default prior, every model in play.
+    stage1: dict[str, dict[str, FitResult]] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        for c in informative:
+            stage1[c] = {}
+            for m in models:
+                try:
+                    stage1[c][m] = fit_model(series[c], m, **labels[c])
+                except Exception:  # noqa: BLE001 - one unit failing never stops the province
+                    continue
+
+    # The province's model: the best mean Akaike weight over its informative units.
+    group_model = models[0] if len(models) == 1 else FALLBACK_MODEL
+    if model == "auto" and stage1:
+        weights = pd.concat(
+            [compare(f)["weight"] for f in stage1.values() if f], axis=1
+        ).mean(axis=1)
+        if weights.notna().any():
+            group_model = str(weights.idxmax())
+
+    # Stage 2: a prior per model from the informative units.
+    priors: dict[str, Prior] = {}
+    for m in models:
+        names = tuple(get_model(m).param_names) + ("sigma2",)
+        est, var, used = [], [], []
+        for c in informative:
+            f = stage1.get(c, {}).get(m)
+            if f is None or f.status == "failed":
+                continue
+            e, v = _prior_scale_estimates(f)
+            est.append(e)
+            var.append(v)
+            used.append(c)
+        priors[m] = estimate_prior(est, var, names, source=f"pooled:{province} ({len(used)} units)", units=tuple(used))
+
+    # Stage 3: every unit with the pooled prior.
+    results: dict[str, FitResult] = {}
+    for c in units:
+        try:
+            if series[c].n == 0:
+                continue
+            results[c] = _choose(series[c], model, models, priors, group_model, labels[c])
+        except Exception as exc:  # noqa: BLE001
+            results[c] = failed_result(c, labels[c], series[c], priors[group_model], group_model, f"fit failed: {exc}")
+
+    # Stage 4: units without data get the province curve.
+    anchor = results.get(province)
+    for c in units:
+        if series[c].n == 0:
+            results[c] = province_curve(labels[c], priors[group_model], group_model, anchor, series[c])
+    return {c: results[c] for c in units}
+
+
+def failed_result(code: str, labels: dict, data: SeriesData, prior: Prior, model: str, message: str) -> FitResult:
+    """A FitResult that records a failure (NaN parameters, status ``failed``)."""
+    bm = bounded_model(get_model(model), 0.0)
+    names = list(bm.param_names) + ["sigma2"]
+    k = len(names)
+    return FitResult(
+        model=bm,
+        params=pd.Series(np.nan, index=names),
+        cov=pd.DataFrame(np.nan, index=names, columns=names),
+        z=np.full(k, np.nan),
+        cov_z=np.full((k, k), np.nan),
+        loglik=np.nan,
+        nobs=data.n,
+        status="failed",
+        message=message,
+        data=data,
+        prior=prior,
+        **labels,
+    )
+
+
+def province_curve(labels: dict, prior: Prior, model: str, anchor: FitResult | None, data: SeriesData) -> FitResult:
+    """The fit given to a region with no usable data: the province curve, widened.
+
+    The centre is the province series' own fit when it has one (else the pooled prior's
+    centre); the spread adds the between-unit spread of the pooled prior to the province
+    fit's own uncertainty, on the prior scale.
+    """
+    bm = bounded_model(get_model(model), 0.0)
+    names = list(bm.param_names) + ["sigma2"]
+    if anchor is not None and anchor.status != "failed" and anchor.model_name == bm.name:
+        centre, var = _prior_scale_estimates(anchor)
+        source = f"province curve of {anchor.region_code}"
+    else:
+        centre, var = dict(prior.mean), {n: 0.0 for n in names}
+        source = f"centre of the {prior.source} prior"
+    phi = np.array([centre[n] for n in names])
+    sd_phi = np.sqrt(np.array([var[n] + prior.sd[n] ** 2 for n in names]))
+    theta = np.array([float(from_prior_scale(n, v)) for n, v in zip(names, phi)])
+    k = len(bm.param_names)
+    lo, hi = np.array(bm.lower), np.array(bm.upper)
+    theta[:k] = np.clip(theta[:k], lo + 1e-9 * np.maximum(1, abs(lo)), hi - 1e-9 * np.maximum(1, abs(hi)))
+
+    def z_of_phi(p):
+        nat = np.array([float(from_prior_scale(n, v)) for n, v in zip(names, p)])
+        nat[:k] = np.clip(nat[:k], lo + 1e-12, hi - 1e-12)
+        return np.concatenate((bm.transform(nat[None, :k])[0], [np.log(nat[k])]))
+
+    z = z_of_phi(phi)
+    jac = np.atleast_2d(approx_fprime(phi, z_of_phi, centered=True))
+    cov_z = jac @ np.diag(sd_phi**2) @ jac.T
+    cov = _delta_cov(lambda x: _natural(bm, x), z, cov_z)
+    return FitResult(
+        model=bm,
+        params=pd.Series(_natural(bm, z), index=names),
+        cov=pd.DataFrame(cov, index=names, columns=names),
+        z=z,
+        cov_z=cov_z,
+        loglik=np.nan,
+        nobs=0,
+        status="province_curve",
+        message=f"no usable observation: {source}, with the spread between the province's regencies",
+        data=data,
+        prior=prior,
+        **labels,
+    )
+
+
+def fit_all(
+    observations: pd.DataFrame,
+    *,
+    regions: pd.DataFrame | None = None,
+    model: str = "auto",
+    candidates: Iterable[str] = CANDIDATES,
+    start=ROLLOUT_START,
+) -> dict[str, FitResult]:
+    """Fit every region: each province pooled with its regencies; the nation on its own.
+
+    Parameters
+    ----------
+    observations : pandas.DataFrame
+        The observations frame.
+    regions : pandas.DataFrame, optional
+        The regions table.
+    model : str
+        ``"auto"`` or a model name.
+    candidates : iterable of str
+        Models compared by ``"auto"``.
+    start : date-like
+        Rollout date.
+
+    Returns
+    -------
+    dict of str to FitResult
+        Keyed by region code; failures are results with status ``failed``.
+    """
+    codes = set(observations["region_code"].astype(str))
+    if regions is not None:
+        codes |= set(regions["region_code"].astype(str))
+    provinces = sorted({c.split(".")[0] for c in codes if c != "ID"})
+    out: dict[str, FitResult] = {}
+    for p in provinces:
+        try:
+            out.update(fit_province(observations, p, model=model, regions=regions, candidates=candidates, start=start))
+        except Exception as exc:  # noqa: BLE001 - one province failing never stops the batch
+            for c in province_units(observations, p, regions):
+                name, level = _region_label(observations, regions, c)
+                labels = dict(region_code=c, region_name=name, level=level, start=start)
+                out[c] = failed_result(c, labels, series_from_frame(observations, c, start=start),
+                                       Prior.default(("sigma2",)), FALLBACK_MODEL, f"province fit failed: {exc}")
+    if "ID" in codes:
+        try:
+            out["ID"] = fit(observations, "ID", model=model, regions=regions, pool=False, candidates=candidates, start=start)
+        except Exception as exc:  # noqa: BLE001
+            name, level = _region_label(observations, regions, "ID")
+            out["ID"] = failed_result("ID", dict(region_code="ID", region_name=name, level=level, start=start),
+                                      series_from_frame(observations, "ID", start=start), Prior.default(("sigma2",)),
+                                      FALLBACK_MODEL, f"fit failed: {exc}")
+    return out

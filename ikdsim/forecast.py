@@ -1,0 +1,454 @@
+"""Forecasts: sample paths of the cumulative share, bands, and the date a target is reached.
+
+A :class:`Forecast` holds sample paths of the cumulative share on a time grid.  Each path
+draws its parameters from the fit's Laplace approximation (a multivariate normal on the
+unconstrained scale, so every draw respects the bounds: ceilings stay between the last
+observed share and 1) and then adds the process noise of the likelihood
+(:mod:`ikdsim.likelihood`) step by step: counting noise, and the persistent rate
+disturbance (campaigns and lulls), simulated on the grid as an AR(1) process whose step
+variance and long-run variance match the Ornstein-Uhlenbeck process of the likelihood.
+Future disturbances are drawn unconditionally (the last weeks' lull or campaign is not
+carried forward; its memory, :data:`ikdsim.likelihood.RATE_MEMORY_DAYS`, is short against
+the horizons that matter).  Paths start from the last observation (less its rounding
+error, drawn), since the likelihood models the count as wandering around the curve; a
+region without data starts from zero at the rollout.  Increments are clipped at zero (a
+cumulative count never falls) and shares at 1.
+
+:meth:`Forecast.target_date` gives the distribution of the first date each path reaches a
+target (default 30%): percentiles, the probability of having reached it by any date, and
+the probability of **not** reaching it within the horizon, reported separately and never
+folded into the last date.
+
+Output schema of :meth:`Forecast.to_frame` (long): ``date``, ``mean``, ``p10``, ``p50``,
+``p90`` (shares 0-1) and any other requested quantile as ``pNN``.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from scipy.signal import lfilter
+
+from .likelihood import rate_memory_matrix
+from .results import FitResult
+from .timeaxis import DAYS_PER_YEAR, to_dates, to_years
+
+#: Default target share and deadline of the Ministry of Home Affairs.
+TARGET = 0.30
+DEADLINE = pd.Timestamp("2025-12-31")
+
+#: Grid step of forecast paths, in days.
+STEP_DAYS = 7
+
+
+def region_rng(seed: int | None, region_code: str) -> np.random.Generator:
+    """A generator for one region that depends only on the seed and the region code.
+
+    The same seed gives the same paths for a region whatever other regions are run with it
+    and in whatever order.
+    """
+    entropy = [zlib.crc32(region_code.encode("utf-8"))]
+    if seed is not None:
+        entropy.insert(0, int(seed))
+    return np.random.default_rng(entropy)
+
+
+@dataclass(frozen=True)
+class TargetDate:
+    """When the paths of a forecast first reach a target share.
+
+    Attributes
+    ----------
+    target : float
+        The target share (0-1).
+    first_t : ndarray
+        One first-passage time per path, in years since ``start`` (NaN for paths that do
+        not reach the target within the horizon).
+    start : pandas.Timestamp
+        Rollout date (t = 0).
+    until : pandas.Timestamp
+        End of the horizon.
+    reached_on : pandas.Timestamp or None
+        The observed date when the region's data already show the target reached.
+    """
+
+    target: float
+    first_t: np.ndarray
+    start: pd.Timestamp
+    until: pd.Timestamp
+    reached_on: pd.Timestamp | None = None
+
+    @property
+    def first(self) -> pd.DatetimeIndex:
+        """First-passage date per path (NaT where the target is not reached)."""
+        return to_dates(self.first_t, self.start)
+
+    @property
+    def n_paths(self) -> int:
+        """Number of paths."""
+        return int(self.first_t.size)
+
+    def quantile(self, q: float) -> pd.Timestamp | None:
+        """The q-quantile of the first-passage date; None when it lies beyond the horizon."""
+        if self.reached_on is not None:
+            return self.reached_on
+        years = np.sort(np.where(np.isnan(self.first_t), np.inf, self.first_t))
+        if years.size == 0:
+            return None
+        v = years[min(max(int(np.ceil(q * years.size)) - 1, 0), years.size - 1)]
+        return None if not np.isfinite(v) else to_dates([v], self.start)[0]
+
+    @property
+    def p10(self) -> pd.Timestamp | None:
+        """10th percentile date."""
+        return self.quantile(0.10)
+
+    @property
+    def p50(self) -> pd.Timestamp | None:
+        """Median date."""
+        return self.quantile(0.50)
+
+    @property
+    def p90(self) -> pd.Timestamp | None:
+        """90th percentile date."""
+        return self.quantile(0.90)
+
+    def prob_by(self, date) -> float:
+        """Probability of having reached the target by ``date``."""
+        if self.reached_on is not None:
+            return float(pd.Timestamp(date) >= self.reached_on)
+        d = pd.Timestamp(date)
+        if d > self.until:
+            raise ValueError(f"{d.date()} is after the forecast horizon {self.until.date()}: extend `until`")
+        td = float(to_years([d], self.start)[0])
+        return float(np.mean(np.nan_to_num(self.first_t, nan=np.inf) <= td + 1e-9))
+
+    @property
+    def prob_not_by_until(self) -> float:
+        """Probability of not reaching the target within the horizon."""
+        if self.reached_on is not None:
+            return 0.0
+        return float(np.mean(np.isnan(self.first_t)))
+
+    def cdf(self, freq: str = "MS") -> pd.Series:
+        """Probability of having reached the target by each date of a regular calendar."""
+        start = self.first.min() if np.isfinite(self.first_t).any() else self.until
+        dates = pd.date_range(pd.Timestamp(start).normalize(), self.until, freq=freq)
+        return pd.Series([self.prob_by(d) for d in dates], index=dates, name="prob_reached")
+
+    def to_dict(self, deadline=None) -> dict:
+        """A JSON-ready dictionary: percentile dates (ISO or None) and probabilities."""
+        iso = lambda d: None if d is None else d.date().isoformat()  # noqa: E731
+        out = {
+            "target": self.target,
+            "reached_on": iso(self.reached_on),
+            "p10": iso(self.p10),
+            "p50": iso(self.p50),
+            "p90": iso(self.p90),
+            "prob_not_by_until": self.prob_not_by_until,
+            "until": iso(self.until),
+        }
+        if deadline is not None:
+            out["deadline"] = iso(pd.Timestamp(deadline))
+            out["prob_by_deadline"] = self.prob_by(deadline)
+        return out
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """Sample paths of a region's cumulative share.
+
+    Attributes
+    ----------
+    region_code, region_name, model_name, status : str
+        Labels from the fit.
+    start : pandas.Timestamp
+        Rollout date (t = 0).
+    t : ndarray, shape (m,)
+        Grid times (years since rollout).
+    paths : ndarray, shape (n_paths, m)
+        Cumulative share on the grid, per path.
+    last_observed : (Timestamp, float) or None
+        The last fitted observation.
+    observed : pandas.Series
+        The fitted observations (share by date), for charts and for the observed date of a
+        target already reached.
+    """
+
+    region_code: str
+    region_name: str
+    model_name: str
+    status: str
+    start: pd.Timestamp
+    t: np.ndarray
+    paths: np.ndarray
+    last_observed: tuple[pd.Timestamp, float] | None
+    observed: pd.Series
+
+    @property
+    def dates(self) -> pd.DatetimeIndex:
+        """Grid dates."""
+        return to_dates(self.t, self.start)
+
+    @property
+    def n_paths(self) -> int:
+        """Number of sample paths."""
+        return self.paths.shape[0]
+
+    @property
+    def until(self) -> pd.Timestamp:
+        """End of the horizon."""
+        return self.dates[-1]
+
+    def at(self, dates) -> np.ndarray:
+        """Paths interpolated at dates: shape (n_paths, len(dates)).
+
+        Dates before the grid start take the first grid value (the last observation)."""
+        tq = to_years(dates, self.start)
+        if np.any(tq > self.t[-1] + 1e-9):
+            raise ValueError(f"a requested date is after the forecast horizon {self.until.date()}")
+        idx = np.clip(np.searchsorted(self.t, tq), 1, self.t.size - 1)
+        t0, t1 = self.t[idx - 1], self.t[idx]
+        w = np.clip((tq - t0) / np.where(t1 > t0, t1 - t0, 1.0), 0.0, 1.0)
+        return self.paths[:, idx - 1] * (1 - w) + self.paths[:, idx] * w
+
+    def quantiles(self, dates=None, q=(0.1, 0.5, 0.9)) -> pd.DataFrame:
+        """Quantile bands of the share at dates (default: the grid).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by date, columns ``pNN`` per quantile and ``mean``.
+        """
+        if dates is None:
+            values, index = self.paths, self.dates
+        else:
+            index = pd.DatetimeIndex(pd.to_datetime(np.atleast_1d(dates)))
+            values = self.at(index)
+        qs = np.quantile(values, q, axis=0)
+        frame = pd.DataFrame({f"p{round(100 * x):02d}": row for x, row in zip(q, qs)}, index=index)
+        frame.insert(0, "mean", values.mean(axis=0))
+        frame.index.name = "date"
+        return frame
+
+    def to_frame(self, q=(0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)) -> pd.DataFrame:
+        """The bands on the grid as a long table with region labels (see module docstring)."""
+        frame = self.quantiles(q=q).reset_index()
+        frame.insert(0, "region_code", self.region_code)
+        return frame
+
+    def target_date(self, target: float = TARGET) -> TargetDate:
+        """Distribution of the first date each path reaches ``target``.
+
+        Parameters
+        ----------
+        target : float
+            Target share (0-1).
+
+        Returns
+        -------
+        TargetDate
+            A region already past the target reports the observed date.
+        """
+        reached = self.observed[self.observed >= target]
+        if len(reached):
+            return TargetDate(target, np.empty(0), self.start, self.until, reached_on=reached.index[0])
+        hit = self.paths >= target
+        any_hit = hit.any(axis=1)
+        j = np.argmax(hit, axis=1)
+        # Linear interpolation between the grid points around the crossing.
+        jm = np.maximum(j - 1, 0)
+        rows = np.arange(self.n_paths)
+        y0, y1 = self.paths[rows, jm], self.paths[rows, j]
+        t0, t1 = self.t[jm], self.t[j]
+        frac = np.where(y1 > y0, (target - y0) / np.where(y1 > y0, y1 - y0, 1.0), 1.0)
+        tc = np.where(j > 0, t0 + np.clip(frac, 0, 1) * (t1 - t0), t1)
+        return TargetDate(target, np.where(any_hit, tc, np.nan), self.start, self.until)
+
+    def plot(self, ax=None, *, target: float | None = TARGET, deadline=DEADLINE, observations: pd.DataFrame | None = None):
+        """A fan chart: 50/80/95% bands, the median, the observations, target and deadline.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+        target : float or None
+            Draw the target line.
+        deadline : date-like or None
+            Draw the deadline.
+        observations : pandas.DataFrame, optional
+            The region's rows of the observations frame; approximate and excluded figures
+            are marked differently.  Default: the fitted observations.
+
+        Returns
+        -------
+        matplotlib Axes
+        """
+        from .report import fan_chart
+
+        return fan_chart(self, ax=ax, target=target, deadline=deadline, observations=observations)
+
+
+def rate_disturbance(dt: np.ndarray, memory: float, n_paths: int, rng: np.random.Generator) -> np.ndarray:
+    """Integrals of the unit rate disturbance over consecutive steps, for many paths.
+
+    An AR(1) sequence whose per-step variance is the diagonal of
+    :func:`ikdsim.likelihood.rate_memory_matrix` and whose long-run variance (the sum over
+    many steps) matches the Ornstein-Uhlenbeck process: the coefficient ``a`` solves
+    ``(1 + a) / (1 - a) = 1 + 2 rho1 / (1 - phi)``, with ``rho1`` the exact lag-1
+    correlation of the step integrals and ``phi = exp(-step / memory)``.
+
+    Parameters
+    ----------
+    dt : ndarray, shape (m,)
+        Step lengths (years); all but the last are taken as equal.
+    memory : float
+        Correlation time (years).
+    n_paths : int
+        Number of paths.
+    rng : numpy.random.Generator
+        Random generator.
+
+    Returns
+    -------
+    ndarray, shape (n_paths, m)
+    """
+    edges = np.concatenate(([0.0], np.cumsum(dt)))
+    m = dt.size
+    if memory <= 0 or m < 2:
+        return rng.standard_normal((n_paths, m)) * np.sqrt(np.maximum(dt, 0.0))
+    q = rate_memory_matrix(edges[:3], memory)
+    var = np.diag(rate_memory_matrix(edges, memory)) if m <= 2 else np.full(m, q[0, 0])
+    var[-1] = rate_memory_matrix(edges[-2:], memory)[0, 0]
+    rho1 = q[0, 1] / q[0, 0]
+    phi = np.exp(-dt[0] / memory)
+    lr = 1.0 + 2.0 * rho1 / (1.0 - phi)
+    a = (lr - 1.0) / (lr + 1.0)
+    eps = rng.standard_normal((n_paths, m))
+    eps[:, 1:] *= np.sqrt(1.0 - a * a)
+    w = lfilter([1.0], [1.0, -a], eps, axis=1)
+    return w * np.sqrt(var)[None, :]
+
+
+def simulate_paths(
+    fit: FitResult,
+    *,
+    until,
+    n_paths: int = 2000,
+    rng: np.random.Generator | None = None,
+    step_days: int = STEP_DAYS,
+    extra_rate=None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sample paths of the cumulative share from a fit (pure numpy).
+
+    Parameters
+    ----------
+    fit : FitResult
+        The fit to draw from.
+    until : date-like
+        End of the horizon.
+    n_paths : int
+        Number of paths.
+    rng : numpy.random.Generator, optional
+        Random generator (default: seeded from the region code).
+    step_days : int
+        Grid step in days.
+    extra_rate : callable, optional
+        ``extra_rate(t, level, mu) -> ndarray`` extra expected increment added per step
+        (scenarios use this hook); it receives the grid time of the step's end, the paths'
+        level at the start of the step, and the organic expected increment.
+
+    Returns
+    -------
+    t : ndarray, shape (m,)
+        Grid times (years), starting at the last observation (or the rollout).
+    paths : ndarray, shape (n_paths, m)
+    """
+    if fit.status == "failed":
+        raise ValueError(f"{fit.region_code}: the fit failed ({fit.message}); no forecast")
+    rng = rng if rng is not None else region_rng(None, fit.region_code)
+    data = fit.data
+    t_start = float(data.t[-1]) if data.n else 0.0
+    t_end = float(to_years([until], fit.start)[0])
+    if t_end <= t_start:
+        raise ValueError(
+            f"{fit.region_code}: the horizon {pd.Timestamp(until).date()} is not after the last observation"
+        )
+    step = step_days / DAYS_PER_YEAR
+    t = np.concatenate((np.arange(t_start, t_end, step), [t_end]))
+    k = len(fit.model.param_names)
+    draws = rng.multivariate_normal(fit.z, fit.cov_z, size=n_paths, method="eigh")
+    theta = fit.model.untransform(draws[:, :k])
+    sigma2 = np.exp(np.clip(draws[:, k], -30, 5))[:, None]
+    curve = fit.model.anchored(t, *(theta[:, i : i + 1] for i in range(k)))  # (n, m)
+    mu = np.clip(np.diff(curve, axis=1), 0.0, None)
+    dt = np.diff(t)
+    noise = np.sqrt(sigma2) * (mu / dt[None, :]) * rate_disturbance(dt, data.memory, n_paths, rng)
+    if np.isfinite(data.base) and data.base > 0:
+        noise = noise + np.sqrt(mu / data.base) * rng.standard_normal(mu.shape)
+    if data.n:
+        sd_last = np.sqrt(data.round_var[-1] + (fit.model.rate(t_start, *fit.curve_params) * data.date_half[-1]) ** 2 / 3.0)
+        level0 = np.clip(data.y[-1] + sd_last * rng.standard_normal(n_paths), 0.0, 1.0)
+    else:
+        level0 = np.zeros(n_paths)
+    paths = np.empty((n_paths, t.size))
+    paths[:, 0] = level0
+    if extra_rate is None:
+        inc = np.clip(mu + noise, 0.0, None)
+        paths[:, 1:] = np.minimum(level0[:, None] + np.cumsum(inc, axis=1), 1.0)
+    else:
+        level = level0
+        for j in range(mu.shape[1]):
+            extra = extra_rate(t[j + 1], level, mu[:, j])
+            level = np.minimum(level + np.clip(mu[:, j] + noise[:, j] + extra, 0.0, None), 1.0)
+            paths[:, j + 1] = level
+    return t, paths
+
+
+def forecast(
+    fit: FitResult,
+    *,
+    until="2027-12-31",
+    n_paths: int = 2000,
+    seed: int | None = 0,
+    step_days: int = STEP_DAYS,
+) -> Forecast:
+    """Forecast a fitted region: sample paths of its cumulative share.
+
+    Parameters
+    ----------
+    fit : FitResult
+        The fit.
+    until : date-like
+        End of the horizon.
+    n_paths : int
+        Number of sample paths.
+    seed : int or None
+        Seed; with the region code it fixes the paths.
+    step_days : int
+        Grid step in days.
+
+    Returns
+    -------
+    Forecast
+
+    Examples
+    --------
+    >>> fc = forecast(fit, until="2027-12-31", seed=1)      # doctest: +SKIP
+    >>> fc.target_date(0.30).p50                            # doctest: +SKIP
+    """
+    t, paths = simulate_paths(fit, until=until, n_paths=n_paths, rng=region_rng(seed, fit.region_code), step_days=step_days)
+    return Forecast(
+        region_code=fit.region_code,
+        region_name=fit.region_name,
+        model_name=fit.model_name,
+        status=fit.status,
+        start=fit.start,
+        t=t,
+        paths=paths,
+        last_observed=fit.last_observed,
+        observed=pd.Series(fit.data.y, index=to_dates(fit.data.t, fit.start), name="share"),
+    )

@@ -1,0 +1,264 @@
+"""The likelihood of cumulative adoption observed at irregular dates (pure numpy/scipy).
+
+Model
+-----
+Let :math:`y_0 = 0` at the rollout (:math:`t_0 = 0`, no adoption before it) and
+:math:`y_1, \\dots, y_n` the observed cumulative shares of the wajib-KTP base :math:`N`
+at times :math:`t_1 < \\dots < t_n` (years).  The true cumulative share follows the curve
+:math:`F(t)` (an anchored growth model, :math:`F(0)=0`) plus a process disturbance with
+independent increments, and each figure is reported with a rounding error:
+
+.. math::
+
+    y_i = C(t_i) + e_i, \\qquad C(t_i) - C(t_{i-1}) = \\mu_i + u_i, \\qquad
+    \\mu_i = F(t_i) - F(t_{i-1}),
+
+    \\operatorname{Var} u_i = \\frac{\\mu_i}{N} + \\sigma^2 \\frac{\\mu_i^2}{\\Delta_i},
+    \\qquad \\operatorname{Var} e_i = m_i^2 .
+
+The first variance term is the binomial/Poisson noise of counting :math:`N\\mu_i` new
+activations (on the share scale); the second is overdispersion, the negative-binomial
+:math:`\\alpha\\mu^2` term with :math:`\\alpha = \\sigma^2/\\Delta`: outreach campaigns and lulls
+move the *rate* of adoption, so the cumulative count wanders from the curve like a random
+walk whose variance grows with the time elapsed (:math:`\\sigma^2` has units of years).
+Writing the overdispersion per unit time keeps one parameter meaningful both for reports
+every 15 days and for news figures a year apart.
+
+:math:`m_i` is the measurement error of figure :math:`i`: a uniform rounding error over the
+range the source's rounding allows (``share_lo`` to ``share_hi``, so approximate figures
+count as noisier), plus the error from an imprecise date (a figure dated to the month is
+off by up to half a month of adoption at the current rate).
+
+The increments :math:`d_i = y_i - y_{i-1}` are then jointly Gaussian with mean
+:math:`\\mu_i` and a tridiagonal covariance (rounding errors are shared by neighbouring
+increments).  This is the Gaussian approximation to a negative-binomial likelihood on the
+increments; it is exact enough on the scale of thousands of activations, and unlike the
+negative binomial it accepts the small *decreases* that rounded figures produce (PPU:
+20,229 in January 2025, "14%" ≈ 19,700 in April 2025).
+
+References
+----------
+.. [1] Cameron, A. C. and Trivedi, P. K. (2013). *Regression Analysis of Count Data*,
+   2nd ed., ch. 3 (NB2 variance :math:`\\mu + \\alpha\\mu^2`).
+.. [3] Rasmussen, C. E. and Williams, C. K. I. (2006). *Gaussian Processes for Machine
+   Learning*, section 4.2 (the Ornstein-Uhlenbeck covariance).
+.. [2] Durbin, J. and Koopman, S. J. (2012). *Time Series Analysis by State Space
+   Methods*, 2nd ed., ch. 2 (local level with measurement error; tridiagonal covariance
+   of first differences).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import LinAlgError, cho_factor, cho_solve
+
+from .timeaxis import DAYS_PER_YEAR
+
+LOG_2PI = float(np.log(2.0 * np.pi))
+
+#: Correlation time of the rate disturbance, in days: campaigns and lulls last weeks.
+RATE_MEMORY_DAYS = 30.0
+
+#: Half-width, in days, of the uncertainty of a figure's date by its ``date_precision``.
+DATE_HALF_WIDTH_DAYS = {"day": 0.0, "month": 15.0, "approx": 60.0}
+
+#: Smallest variance of an increment (share units squared): keeps a zero-length interval
+#: between two reports from giving a singular covariance.
+VAR_FLOOR = 1e-12
+
+
+@dataclass(frozen=True)
+class SeriesData:
+    """One region's usable observations, ready for the likelihood.
+
+    Attributes
+    ----------
+    t : ndarray, shape (n,)
+        Years since the rollout, strictly increasing, all > 0.
+    y : ndarray, shape (n,)
+        Observed cumulative shares (0-1).
+    round_var : ndarray, shape (n,)
+        Variance of each figure's rounding error (share units squared).
+    date_half : ndarray, shape (n,)
+        Half-width of each figure's date uncertainty, in years.
+    base : float
+        The wajib-KTP base N (for the counting-noise term); NaN when unknown, in which case
+        the counting term is left out.
+    memory : float
+        Correlation time of the rate disturbance, in years.
+    q : ndarray, shape (n, n)
+        The rate-memory matrix of the intervals between observations
+        (:func:`rate_memory_matrix`); computed from ``t`` and ``memory`` when not given.
+    """
+
+    t: np.ndarray
+    y: np.ndarray
+    round_var: np.ndarray
+    date_half: np.ndarray
+    base: float
+    memory: float = RATE_MEMORY_DAYS / DAYS_PER_YEAR
+    q: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.q is None:
+            edges = np.concatenate(([0.0], np.asarray(self.t, dtype=float)))
+            object.__setattr__(self, "q", rate_memory_matrix(edges, self.memory))
+
+    @property
+    def n(self) -> int:
+        """Number of observations (= number of increments, counting the one from zero)."""
+        return int(self.t.size)
+
+
+def rate_memory_matrix(edges: np.ndarray, memory: float) -> np.ndarray:
+    r"""Covariance of the integrals of a unit-long-run-variance OU process over intervals.
+
+    For a stationary process :math:`x` with covariance
+    :math:`\frac{1}{2\tau} e^{-|u - v|/\tau}` (so that :math:`\int_0^H x` has variance
+    close to :math:`H` for :math:`H \gg \tau`), returns
+    :math:`Q_{ij} = \operatorname{Cov}(\int_{I_i} x, \int_{I_j} x)` for the intervals
+    :math:`I_i = [e_{i-1}, e_i]`:
+
+    .. math::
+
+        Q_{ii} = \tau\,(\Delta_i/\tau - 1 + e^{-\Delta_i/\tau}), \qquad
+        Q_{ij} = \tfrac{\tau}{2}\,(e^{-(a_j - b_i)/\tau} - e^{-(a_j - a_i)/\tau}
+                 - e^{-(b_j - b_i)/\tau} + e^{-(b_j - a_i)/\tau}) \quad (i < j).
+
+    Parameters
+    ----------
+    edges : ndarray, shape (n + 1,)
+        Increasing interval edges (years).
+    memory : float
+        Correlation time :math:`\tau` (years); 0 gives independent intervals,
+        :math:`Q = \operatorname{diag}(\Delta)`.
+
+    Returns
+    -------
+    ndarray, shape (n, n)
+
+    Examples
+    --------
+    >>> q = rate_memory_matrix(np.array([0.0, 10.0, 20.0]), 0.01)
+    >>> np.round(q, 3).tolist()
+    [[9.99, 0.005], [0.005, 9.99]]
+    """
+    edges = np.asarray(edges, dtype=float)
+    a, b = edges[:-1], edges[1:]
+    delta = b - a
+    if memory <= 0:
+        return np.diag(delta)
+    tau = float(memory)
+    x = delta / tau
+    with np.errstate(over="ignore", under="ignore"):
+        off = 0.5 * tau * (
+            np.exp(-np.clip(a[None, :] - b[:, None], 0, None) / tau)
+            - np.exp(-np.clip(a[None, :] - a[:, None], 0, None) / tau)
+            - np.exp(-np.clip(b[None, :] - b[:, None], 0, None) / tau)
+            + np.exp(-np.clip(b[None, :] - a[:, None], 0, None) / tau)
+        )
+    upper = np.triu(off, 1)
+    return upper + upper.T + np.diag(tau * (x + np.expm1(-x)))
+
+
+def increment_moments(
+    level: np.ndarray,
+    rate: np.ndarray,
+    data: SeriesData,
+    sigma2: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""Mean and covariance of the observed increments.
+
+    Parameters
+    ----------
+    level : ndarray, shape (n,)
+        The anchored curve :math:`F(t_i)` at the observation times.
+    rate : ndarray, shape (n,)
+        :math:`F'(t_i)` (used for the date-uncertainty part of the measurement error).
+    data : SeriesData
+        The observations.
+    sigma2 : float
+        Overdispersion :math:`\sigma^2` (years).
+
+    Returns
+    -------
+    mu : ndarray, shape (n,)
+        Expected increments.
+    cov : ndarray, shape (n, n)
+        Their covariance.
+    """
+    prev_level = np.concatenate(([0.0], level[:-1]))
+    dt = np.diff(data.t, prepend=0.0)
+    mu = level - prev_level
+    mu_pos = np.maximum(mu, 0.0)
+    lam = mu_pos / np.maximum(dt, 1e-9)
+    cov = sigma2 * np.outer(lam, lam) * data.q
+    diag = np.zeros_like(mu)
+    if np.isfinite(data.base) and data.base > 0:
+        diag += mu_pos / data.base
+    meas = data.round_var + (rate * data.date_half) ** 2 / 3.0
+    diag += meas + np.concatenate(([0.0], meas[:-1]))
+    idx = np.arange(mu.size)
+    cov[idx, idx] += np.maximum(diag, 0.0) + VAR_FLOOR
+    cov[idx[1:], idx[:-1]] -= meas[:-1]
+    cov[idx[:-1], idx[1:]] -= meas[:-1]
+    return mu, cov
+
+
+def gaussian_loglik(resid: np.ndarray, cov: np.ndarray) -> float:
+    """Log-density of a zero-mean Gaussian vector.
+
+    Parameters
+    ----------
+    resid : ndarray, shape (n,)
+        The vector (observed minus expected increments).
+    cov : ndarray, shape (n, n)
+        Its covariance.
+
+    Returns
+    -------
+    float
+        The log-likelihood; ``-inf`` when the covariance is not positive definite.
+    """
+    n = resid.size
+    if n == 0:
+        return 0.0
+    try:
+        factor = cho_factor(cov, lower=True, check_finite=False)
+    except LinAlgError:
+        return -np.inf
+    quad = float(resid @ cho_solve(factor, resid, check_finite=False))
+    logdet = 2.0 * float(np.sum(np.log(np.diag(factor[0]))))
+    return -0.5 * (quad + logdet + n * LOG_2PI)
+
+
+def loglik(level: np.ndarray, rate: np.ndarray, data: SeriesData, sigma2: float) -> float:
+    """Log-likelihood of the observations given the curve at their times.
+
+    Parameters
+    ----------
+    level, rate : ndarray, shape (n,)
+        Anchored curve and its derivative at ``data.t``.
+    data : SeriesData
+        The observations.
+    sigma2 : float
+        Overdispersion (years).
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> d = SeriesData(np.array([1.0, 2.0]), np.array([0.1, 0.2]), np.zeros(2), np.zeros(2), 1e5)
+    >>> round(loglik(np.array([0.1, 0.2]), np.zeros(2), d, 0.01), 3)
+    7.448
+    """
+    mu, cov = increment_moments(level, rate, data, sigma2)
+    if not np.all(np.isfinite(cov)):
+        return -np.inf
+    d = np.diff(data.y, prepend=0.0)
+    return gaussian_loglik(d - mu, cov)
