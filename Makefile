@@ -24,9 +24,10 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
+# Every regency's report, the province overview, index.html and summary.csv in $(OUT)/
+# (a rerun skips what is up to date; FORCE=1 reruns all).
 report: install
-	$(BIN)/ikdsim validate
-	$(BIN)/ikdsim forecast
+	$(BIN)/ikdsim run --out $(OUT) $(if $(FORCE),--force,)
 
 test: install-test
 	$(BIN)/python -m pytest -m "not slow" -q

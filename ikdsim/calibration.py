@@ -34,6 +34,8 @@ def calibrate(
     start: str = "2023-01-01",
     end: str = "2025-06-30",
     model: str = "auto",
+    provinces: int | None = 10,
+    method: str = "auto",
 ) -> pd.DataFrame:
     """Fit and forecast synthetic regencies and score their intervals against the truth.
 
@@ -53,6 +55,11 @@ def calibrate(
         First and last possible observation dates.
     model : str
         ``"auto"`` or one model name.
+    provinces : int or None
+        Spread the regencies over this many provinces (pooling works within a province;
+        Indonesia's provinces have 1 to 38 regencies).  None: all 38.
+    method : str
+        How forecasts draw parameters (:func:`ikdsim.posterior.draw_parameters`).
 
     Returns
     -------
@@ -60,7 +67,7 @@ def calibrate(
         One row per regency (see the module docstring).
     """
     until = pd.Timestamp(end) + pd.Timedelta(days=horizon_days + 30)
-    table = national_table(n_regions, start=start, end=end, pattern=pattern, seed=seed, until=until)
+    table = national_table(n_regions, start=start, end=end, pattern=pattern, seed=seed, until=until, provinces=provinces)
     obs = table.observations
     regencies = table.truths["region_code"].tolist()
     with warnings.catch_warnings():
@@ -82,7 +89,7 @@ def calibrate(
             "truth": float(truth[i]),
         }
         if f is not None and f.status != "failed":
-            fc = forecast(f, until=when[i] + pd.Timedelta(days=7), n_paths=n_paths, seed=seed)
+            fc = forecast(f, until=when[i] + pd.Timedelta(days=7), n_paths=n_paths, seed=seed, method=method)
             q = np.quantile(fc.at([when[i]])[:, 0], [0.025, 0.1, 0.5, 0.9, 0.975])
             row.update(dict(zip(["p025", "p10", "p50", "p90", "p975"], q)))
         rows.append(row)

@@ -8,9 +8,10 @@ overdispersion, rounding and date errors; approximate figures count as noisier; 
 rows are left out; the series starts from zero at the rollout) times the priors of
 :mod:`ikdsim.priors`.  The optimisation runs on an unconstrained scale (each parameter
 mapped through its bounds by ``model.transform``: the ceiling lies between the last observed
-share and 1) with BFGS from several starts (scipy), and the covariance is the inverse of the
-numerical Hessian there (statsmodels' ``approx_hess3``): a Laplace approximation, which is
-what forecasts draw from.
+share and 1), where the density includes the Jacobian of the map (:func:`log_jacobian`),
+with BFGS from several starts (scipy); the covariance is the inverse of the numerical
+Hessian there (statsmodels' ``approx_hess3``): a Laplace approximation, which forecasts
+correct by importance sampling (:mod:`ikdsim.posterior`).
 
 Why not statsmodels' ``GenericLikelihoodModel``?  It would give a summary table for free,
 but the fits here need bounded parameters, priors whose centre is estimated across regions,
@@ -53,17 +54,19 @@ References
 from __future__ import annotations
 
 import dataclasses
+import os
 import warnings
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
 from scipy import optimize
 from statsmodels.tools.numdiff import approx_fprime, approx_hess3
 
-from .likelihood import DATE_HALF_WIDTH_DAYS, SeriesData, loglik
+from .likelihood import DATE_HALF_WIDTH_DAYS, SeriesData, loglik, loglik_batch
 from .models import CANDIDATES, get_model
-from .priors import Prior, estimate_prior, from_prior_scale, to_prior_scale
+from .priors import PRIOR_SCALE, Prior, estimate_prior, from_prior_scale, to_prior_scale
 from .results import FitResult
 from .timeaxis import DAYS_PER_YEAR, ROLLOUT_START, to_years
 
@@ -79,6 +82,9 @@ SHARE_BOUNDS: Mapping[str, tuple[float, float]] = {
 
 #: A regency with at least this many usable figures informs its province's prior.
 MIN_INFORMATIVE = 3
+
+#: Candidates with a smaller Akaike weight are left out of forecast averaging.
+MIN_WEIGHT = 0.01
 
 #: Model used where no comparison is possible and no province choice exists.
 FALLBACK_MODEL = "bass"
@@ -161,15 +167,99 @@ def _ceiling_floor(data: SeriesData) -> float:
     return float(np.clip(np.max(lo), 0.0, 0.99))
 
 
+def log_jacobian(model, z: np.ndarray, theta: np.ndarray | None = None) -> np.ndarray:
+    """log |d(prior scale)/dz| of draws on the optimiser's unconstrained scale.
+
+    The priors are normal on a fixed prior scale (logit of a ceiling, log of a rate); the
+    optimiser and the sampler work on the model's bounded transform (the ceiling's logit
+    between its floor and 1, say: :meth:`ikdsim.models.GrowthModel.transform`).  The
+    posterior density on the unconstrained scale needs this Jacobian: without it the
+    density stays flat as a parameter runs to its bound, and is improper.  Every transform
+    is element-wise, so the Jacobian is diagonal:
+    ``d phi/dz = g'(theta) h'(z)`` with ``theta = h(z)`` the model's inverse transform
+    (``lo + (hi - lo) expit(z)``, ``lo + exp(z)``, ``hi - exp(-z)`` or ``z`` by which bounds
+    are finite) and ``phi = g(theta)`` the prior scale (logit, log or identity).
+
+    Parameters
+    ----------
+    model : GrowthModel
+        The model with the bounds used.
+    z : ndarray, shape (D, k + 1)
+        Draws (the last column, ``log(sigma2)``, is its own prior scale).
+    theta : ndarray, shape (D, k), optional
+        ``model.untransform(z[:, :k])`` when the caller has it already.
+
+    Returns
+    -------
+    ndarray, shape (D,)
+    """
+    k = len(model.param_names)
+    theta = model.untransform(z[:, :k]) if theta is None else theta
+    lo, hi = np.array(model.lower, dtype=float), np.array(model.upper, dtype=float)
+    both, low_only, up_only = np.isfinite(lo) & np.isfinite(hi), np.isfinite(lo) & ~np.isfinite(hi), ~np.isfinite(lo) & np.isfinite(hi)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        dh = np.ones_like(theta)
+        dh = np.where(both, (theta - lo) * (hi - theta) / np.where(both, hi - lo, 1.0), dh)
+        dh = np.where(low_only, theta - lo, dh)
+        dh = np.where(up_only, hi - theta, dh)
+        dg = np.ones_like(theta)
+        for i, name in enumerate(model.param_names):
+            kind = PRIOR_SCALE.get(name, "identity")
+            if kind == "logit":
+                dg[:, i] = 1.0 / (theta[:, i] * (1.0 - theta[:, i]))
+            elif kind == "log":
+                dg[:, i] = 1.0 / theta[:, i]
+        total = np.sum(np.log(np.abs(dh * dg)), axis=1)
+    return np.where(np.isfinite(total), total, -np.inf)
+
+
+def log_posterior_batch(model, data: SeriesData, prior: Prior, z: np.ndarray) -> np.ndarray:
+    """Log posterior density (up to a constant) of many points on the unconstrained scale.
+
+    Likelihood (:func:`ikdsim.likelihood.loglik_batch`), prior, and the Jacobian from the
+    prior scale (:func:`log_jacobian`), for every row of ``z`` at once.
+
+    Parameters
+    ----------
+    model : GrowthModel
+        The model with the bounds used.
+    data : SeriesData
+        The observations.
+    prior : Prior
+        The prior.
+    z : ndarray, shape (D, k + 1)
+        Curve parameters (transformed) and ``log(sigma2)``.
+
+    Returns
+    -------
+    ndarray, shape (D,)
+        ``-inf`` where the density is zero or undefined.
+    """
+    z = np.atleast_2d(z)
+    k = len(model.param_names)
+    theta = model.untransform(z[:, :k])
+    sigma2 = np.exp(np.clip(z[:, k], -30, 10))
+    cols = [theta[:, i : i + 1] for i in range(k)]
+    level = model.anchored(data.t, *cols)
+    rate = model.rate(data.t, *cols)
+    ll = loglik_batch(level, rate, data, sigma2)
+    lp = prior.logpdf({**{n: theta[:, i] for i, n in enumerate(model.param_names)}, "sigma2": sigma2})
+    out = ll + lp + log_jacobian(model, z, theta)
+    return np.where(np.isfinite(out), out, -np.inf)
+
+
 def _neg_log_post(x: np.ndarray, model, data: SeriesData, prior: Prior) -> float:
+    """Negative log posterior at one point (the optimiser's objective).
+
+    The same density as :func:`log_posterior_batch`, with a single Cholesky factorisation:
+    cheaper than the batched form for one point.
+    """
     k = len(model.param_names)
     theta = model.untransform(x[None, :k])[0]
     s2 = float(np.exp(np.clip(x[k], -30, 10)))
-    level = model.anchored(data.t, *theta)
-    rate = model.rate(data.t, *theta)
-    ll = loglik(level, rate, data, s2)
+    ll = loglik(model.anchored(data.t, *theta), model.rate(data.t, *theta), data, s2)
     lp = prior.logpdf({**dict(zip(model.param_names, theta)), "sigma2": s2})
-    value = -(ll + lp)
+    value = -(ll + lp + log_jacobian(model, x[None, :], theta[None, :])[0])
     return float(value) if np.isfinite(value) else 1e12
 
 
@@ -325,7 +415,8 @@ def fit_model(
 def compare(fits: Mapping[str, FitResult]) -> pd.DataFrame:
     """The model-comparison table: AIC, AICc, BIC, delta and Akaike weight per model.
 
-    Weights use AICc where it is defined for every model, AIC otherwise.
+    Weights use AICc; a model whose AICc is undefined (observations <= k + 1) gets weight
+    zero.  Only when no model has an AICc do the weights use AIC.
 
     Parameters
     ----------
@@ -349,11 +440,15 @@ def compare(fits: Mapping[str, FitResult]) -> pd.DataFrame:
         index=pd.Index(list(fits), name="model"),
     )
     usable = table["status"] != "failed"
-    crit = "aicc" if table.loc[usable, "aicc"].notna().all() and usable.any() else "aic"
+    # AICc where it is defined; a model with too many parameters for the data (AICc
+    # undefined) cannot be chosen.  Only when no model has an AICc does AIC decide.
+    crit = "aicc" if table.loc[usable, "aicc"].notna().any() else "aic"
     score = table[crit].where(usable)
+    if crit == "aicc":
+        score = score.where(score.notna() | ~usable, np.inf)
     table["criterion"] = crit
     table["delta"] = score - score.min()
-    w = np.exp(-0.5 * table["delta"].fillna(np.inf))
+    w = np.exp(-0.5 * table["delta"].replace(np.nan, np.inf))
     table["weight"] = w / w.sum() if w.sum() > 0 else np.nan
     return table.sort_values(["delta", "k"], na_position="last")
 
@@ -371,6 +466,13 @@ def _choose(
     if model != "auto":
         name = get_model(model).name
         return fit_model(data, name, prior=prior_for(name), **labels)
+    candidates = tuple(candidates)
+    smallest = min(len(get_model(c).param_names) + 1 for c in candidates)
+    if data.n < smallest + 2:
+        # No candidate has an AICc: no comparison to make, so fit the fallback only.
+        best = fit_model(data, fallback, prior=prior_for(fallback), **labels)
+        why = f"too few observations to compare models by AICc: using {fallback} (the province's model or the default)"
+        return dataclasses.replace(best, message=f"{best.message}; {why}")
     fits = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
@@ -389,7 +491,13 @@ def _choose(
     )
     for w in best.warnings:
         warnings.warn(f"{labels.get('region_code', '')} {chosen}: {w}", FitWarning, stacklevel=3)
-    return dataclasses.replace(best, comparison=table, message=f"{best.message}; {why}")
+    alternatives = None
+    if defined:
+        keep = table.index[(table["weight"] >= MIN_WEIGHT) & (table["status"] != "failed")]
+        alternatives = {name: fits[name] for name in keep}
+        if len(alternatives) > 1:
+            why += f"; forecasts average {', '.join(alternatives)} by Akaike weight"
+    return dataclasses.replace(best, comparison=table, message=f"{best.message}; {why}", alternatives=alternatives)
 
 
 def fit(
@@ -646,6 +754,28 @@ def province_curve(labels: dict, prior: Prior, model: str, anchor: FitResult | N
     )
 
 
+def _of_province(frame: pd.DataFrame | None, province: str) -> pd.DataFrame | None:
+    """The rows of a frame that belong to one province (its own row and its regencies)."""
+    if frame is None:
+        return None
+    code = frame["region_code"].astype(str)
+    return frame[(code == province) | code.str.startswith(province + ".")]
+
+
+def _fit_province_safe(observations, province, regions, model, candidates, start) -> dict[str, FitResult]:
+    """:func:`fit_province`, turning a failure into ``failed`` results for every unit."""
+    try:
+        return fit_province(observations, province, model=model, regions=regions, candidates=candidates, start=start)
+    except Exception as exc:  # noqa: BLE001 - one province failing never stops the batch
+        out = {}
+        for c in province_units(observations, province, regions):
+            name, level = _region_label(observations, regions, c)
+            labels = dict(region_code=c, region_name=name, level=level, start=start)
+            out[c] = failed_result(c, labels, series_from_frame(observations, c, start=start),
+                                   Prior.default(("sigma2",)), FALLBACK_MODEL, f"province fit failed: {exc}")
+        return out
+
+
 def fit_all(
     observations: pd.DataFrame,
     *,
@@ -653,6 +783,7 @@ def fit_all(
     model: str = "auto",
     candidates: Iterable[str] = CANDIDATES,
     start=ROLLOUT_START,
+    n_jobs: int = 1,
 ) -> dict[str, FitResult]:
     """Fit every region: each province pooled with its regencies; the nation on its own.
 
@@ -668,6 +799,9 @@ def fit_all(
         Models compared by ``"auto"``.
     start : date-like
         Rollout date.
+    n_jobs : int
+        Provinces fitted in parallel processes; 1 fits in this process, 0 or less uses
+        every core.
 
     Returns
     -------
@@ -677,17 +811,18 @@ def fit_all(
     codes = set(observations["region_code"].astype(str))
     if regions is not None:
         codes |= set(regions["region_code"].astype(str))
+    candidates = tuple(candidates)
     provinces = sorted({c.split(".")[0] for c in codes if c != "ID"})
+    jobs = [(_of_province(observations, p), p, _of_province(regions, p), model, candidates, start) for p in provinces]
+    workers = (os.cpu_count() or 1) if n_jobs <= 0 else n_jobs
     out: dict[str, FitResult] = {}
-    for p in provinces:
-        try:
-            out.update(fit_province(observations, p, model=model, regions=regions, candidates=candidates, start=start))
-        except Exception as exc:  # noqa: BLE001 - one province failing never stops the batch
-            for c in province_units(observations, p, regions):
-                name, level = _region_label(observations, regions, c)
-                labels = dict(region_code=c, region_name=name, level=level, start=start)
-                out[c] = failed_result(c, labels, series_from_frame(observations, c, start=start),
-                                       Prior.default(("sigma2",)), FALLBACK_MODEL, f"province fit failed: {exc}")
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+            for part in pool.map(_fit_province_safe, *zip(*jobs)):
+                out.update(part)
+    else:
+        for job in jobs:
+            out.update(_fit_province_safe(*job))
     if "ID" in codes:
         try:
             out["ID"] = fit(observations, "ID", model=model, regions=regions, pool=False, candidates=candidates, start=start)

@@ -34,6 +34,7 @@ import pandas as pd
 from scipy.signal import lfilter
 
 from .likelihood import rate_memory_matrix
+from .posterior import draw_parameters
 from .results import FitResult
 from .timeaxis import DAYS_PER_YEAR, to_dates, to_years
 
@@ -100,7 +101,10 @@ class TargetDate:
         if years.size == 0:
             return None
         v = years[min(max(int(np.ceil(q * years.size)) - 1, 0), years.size - 1)]
-        return None if not np.isfinite(v) else to_dates([v], self.start)[0]
+        if not np.isfinite(v):
+            return None
+        # The first whole day by which the crossing has happened, so prob_by(date) >= q.
+        return to_dates([np.ceil(v * DAYS_PER_YEAR - 1e-9) / DAYS_PER_YEAR], self.start)[0]
 
     @property
     def p10(self) -> pd.Timestamp | None:
@@ -321,7 +325,7 @@ def rate_disturbance(dt: np.ndarray, memory: float, n_paths: int, rng: np.random
     if memory <= 0 or m < 2:
         return rng.standard_normal((n_paths, m)) * np.sqrt(np.maximum(dt, 0.0))
     q = rate_memory_matrix(edges[:3], memory)
-    var = np.diag(rate_memory_matrix(edges, memory)) if m <= 2 else np.full(m, q[0, 0])
+    var = np.diag(rate_memory_matrix(edges, memory)).copy() if m <= 2 else np.full(m, q[0, 0])
     var[-1] = rate_memory_matrix(edges[-2:], memory)[0, 0]
     rho1 = q[0, 1] / q[0, 0]
     phi = np.exp(-dt[0] / memory)
@@ -333,6 +337,68 @@ def rate_disturbance(dt: np.ndarray, memory: float, n_paths: int, rng: np.random
     return w * np.sqrt(var)[None, :]
 
 
+def allocate(n: int, weights) -> np.ndarray:
+    """Split ``n`` paths in proportion to ``weights`` (largest remainder; deterministic)."""
+    w = np.asarray(weights, dtype=float)
+    w = w / w.sum()
+    base = np.floor(n * w).astype(int)
+    rest = n - base.sum()
+    order = np.argsort(-(n * w - base), kind="stable")
+    base[order[:rest]] += 1
+    return base
+
+
+def draw_curves(
+    fit: FitResult,
+    t: np.ndarray,
+    n_paths: int,
+    rng: np.random.Generator,
+    *,
+    method: str = "auto",
+    average: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Expected share curves and overdispersion for each path, from posterior draws.
+
+    With ``average`` and a fit chosen automatically, the paths are shared among the
+    candidate models in proportion to their Akaike weights (model averaging: Burnham and
+    Anderson 2002, ch. 4), so the forecast carries the uncertainty of the model choice too.
+
+    Parameters
+    ----------
+    fit : FitResult
+        The fit.
+    t : ndarray, shape (m,)
+        Grid times (years).
+    n_paths : int
+        Number of paths.
+    rng : numpy.random.Generator
+        Random generator.
+    method : {"auto", "importance", "mcmc", "laplace"}
+        How parameters are drawn.
+    average : bool
+        Use the Akaike-weighted mixture of candidate models when the fit has one.
+
+    Returns
+    -------
+    curve : ndarray, shape (n_paths, m)
+        Anchored curve per path.
+    sigma2 : ndarray, shape (n_paths, 1)
+        Overdispersion per path.
+    """
+    members = list(fit.alternatives.items()) if (average and fit.alternatives) else [(fit.model_name, fit)]
+    weights = [fit.comparison.loc[name, "weight"] if len(members) > 1 else 1.0 for name, _ in members]
+    curves, sigmas = [], []
+    for (name, member), count in zip(members, allocate(n_paths, weights)):
+        if count == 0:
+            continue
+        k = len(member.model.param_names)
+        draws = draw_parameters(member, int(count), rng, method=method).z
+        theta = member.model.untransform(draws[:, :k])
+        sigmas.append(np.exp(np.clip(draws[:, k], -30, 5))[:, None])
+        curves.append(member.model.anchored(t, *(theta[:, i : i + 1] for i in range(k))))
+    return np.vstack(curves), np.vstack(sigmas)
+
+
 def simulate_paths(
     fit: FitResult,
     *,
@@ -340,7 +406,9 @@ def simulate_paths(
     n_paths: int = 2000,
     rng: np.random.Generator | None = None,
     step_days: int = STEP_DAYS,
-    extra_rate=None,
+    paths_hook=None,
+    method: str = "auto",
+    average: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sample paths of the cumulative share from a fit (pure numpy).
 
@@ -356,10 +424,18 @@ def simulate_paths(
         Random generator (default: seeded from the region code).
     step_days : int
         Grid step in days.
-    extra_rate : callable, optional
-        ``extra_rate(t, level, mu) -> ndarray`` extra expected increment added per step
-        (scenarios use this hook); it receives the grid time of the step's end, the paths'
-        level at the start of the step, and the organic expected increment.
+    paths_hook : callable, optional
+        ``paths_hook(t, level0, mu, noise) -> paths`` builds the paths instead of the plain
+        rule ``paths = min(level0 + cumsum(clip(mu + noise, 0)), 1)`` (outreach scenarios
+        use it: :func:`ikdsim.scenarios.simulate`).  It receives the grid ``t`` (m,), the
+        starting levels ``level0`` (n_paths,), the organic expected increments ``mu`` and
+        the process noise ``noise`` (both (n_paths, m - 1), after every random draw, so
+        the same seed gives the same organic draws), and returns paths (n_paths, m) whose
+        first column is ``level0``.
+    method : {"auto", "importance", "mcmc", "laplace"}
+        How parameters are drawn (:func:`ikdsim.posterior.draw_parameters`).
+    average : bool
+        Average over the candidate models of an automatic choice (:func:`draw_curves`).
 
     Returns
     -------
@@ -379,11 +455,7 @@ def simulate_paths(
         )
     step = step_days / DAYS_PER_YEAR
     t = np.concatenate((np.arange(t_start, t_end, step), [t_end]))
-    k = len(fit.model.param_names)
-    draws = rng.multivariate_normal(fit.z, fit.cov_z, size=n_paths, method="eigh")
-    theta = fit.model.untransform(draws[:, :k])
-    sigma2 = np.exp(np.clip(draws[:, k], -30, 5))[:, None]
-    curve = fit.model.anchored(t, *(theta[:, i : i + 1] for i in range(k)))  # (n, m)
+    curve, sigma2 = draw_curves(fit, t, n_paths, rng, method=method, average=average)
     mu = np.clip(np.diff(curve, axis=1), 0.0, None)
     dt = np.diff(t)
     noise = np.sqrt(sigma2) * (mu / dt[None, :]) * rate_disturbance(dt, data.memory, n_paths, rng)
@@ -396,15 +468,13 @@ def simulate_paths(
         level0 = np.zeros(n_paths)
     paths = np.empty((n_paths, t.size))
     paths[:, 0] = level0
-    if extra_rate is None:
+    if paths_hook is None:
         inc = np.clip(mu + noise, 0.0, None)
         paths[:, 1:] = np.minimum(level0[:, None] + np.cumsum(inc, axis=1), 1.0)
     else:
-        level = level0
-        for j in range(mu.shape[1]):
-            extra = extra_rate(t[j + 1], level, mu[:, j])
-            level = np.minimum(level + np.clip(mu[:, j] + noise[:, j] + extra, 0.0, None), 1.0)
-            paths[:, j + 1] = level
+        paths = np.asarray(paths_hook(t, level0, mu, noise), dtype=float)
+        if paths.shape != (n_paths, t.size):
+            raise ValueError(f"paths_hook returned shape {paths.shape}, expected {(n_paths, t.size)}")
     return t, paths
 
 
@@ -415,6 +485,7 @@ def forecast(
     n_paths: int = 2000,
     seed: int | None = 0,
     step_days: int = STEP_DAYS,
+    method: str = "auto",
 ) -> Forecast:
     """Forecast a fitted region: sample paths of its cumulative share.
 
@@ -430,6 +501,8 @@ def forecast(
         Seed; with the region code it fixes the paths.
     step_days : int
         Grid step in days.
+    method : {"auto", "importance", "mcmc", "laplace"}
+        How parameters are drawn (:func:`ikdsim.posterior.draw_parameters`).
 
     Returns
     -------
@@ -440,7 +513,9 @@ def forecast(
     >>> fc = forecast(fit, until="2027-12-31", seed=1)      # doctest: +SKIP
     >>> fc.target_date(0.30).p50                            # doctest: +SKIP
     """
-    t, paths = simulate_paths(fit, until=until, n_paths=n_paths, rng=region_rng(seed, fit.region_code), step_days=step_days)
+    t, paths = simulate_paths(
+        fit, until=until, n_paths=n_paths, rng=region_rng(seed, fit.region_code), step_days=step_days, method=method
+    )
     return Forecast(
         region_code=fit.region_code,
         region_name=fit.region_name,

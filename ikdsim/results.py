@@ -74,6 +74,9 @@ class FitResult:
     comparison : pandas.DataFrame or None
         With ``model="auto"``: one row per candidate (loglik, k, AIC, AICc, BIC, delta,
         Akaike weight, status), sorted best first.
+    alternatives : dict of str to FitResult, or None
+        With ``model="auto"`` and a comparison by AICc: the candidate fits with a
+        non-negligible Akaike weight, which forecasts average over.
     """
 
     region_code: str
@@ -93,6 +96,7 @@ class FitResult:
     comparison: pd.DataFrame | None = None
     level: str = "regency"
     warnings: tuple[str, ...] = field(default=())
+    alternatives: dict | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ statistics
     @property

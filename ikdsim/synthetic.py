@@ -277,12 +277,14 @@ class TruthPrior:
             raise ValueError("base must satisfy 0 < lo <= hi")
 
 
-def _region_codes(n: int) -> tuple[list[str], list[str], list[str]]:
-    """Codes, names and kinds for ``n`` regencies spread evenly over the 38 provinces."""
-    n_prov = len(PROVINCE_CODES)
+def _region_codes(n: int, provinces: int | None = None) -> tuple[list[str], list[str], list[str]]:
+    """Codes, names and kinds for ``n`` regencies spread evenly over the first ``provinces``
+    of the 38 provinces (default: all 38)."""
+    prov_codes = PROVINCE_CODES[: provinces or len(PROVINCE_CODES)]
+    n_prov = len(prov_codes)
     per = [n // n_prov + (i < n % n_prov) for i in range(n_prov)]
     codes, names, kinds = [], [], []
-    for prov, k in zip(PROVINCE_CODES, per):
+    for prov, k in zip(prov_codes, per):
         n_kota = int(round(k * _KOTA_FRACTION))
         n_kab = k - n_kota
         if n_kab > 70 or n_kota > 29:
@@ -337,6 +339,7 @@ def draw_truths(
     prior: TruthPrior | None = None,
     rng: np.random.Generator | None = None,
     seed: int | None = None,
+    provinces: int | None = None,
 ) -> pd.DataFrame:
     """Draw the true adoption curve and wajib-KTP base of ``n`` synthetic regencies.
 
@@ -352,6 +355,9 @@ def draw_truths(
         Random generator; if omitted one is built from ``seed``.
     seed : int, optional
         Seed used when ``rng`` is omitted (default 0).
+    provinces : int, optional
+        Spread the regencies over only the first ``provinces`` provinces (more regencies per
+        province, as pooling sees in a real province); default all 38.
 
     Returns
     -------
@@ -379,7 +385,7 @@ def draw_truths(
         raise ValueError("n must be at least 1")
     prior = TruthPrior() if prior is None else prior
     rng = _get_rng(rng, seed)
-    codes, names, kinds = _region_codes(n)
+    codes, names, kinds = _region_codes(n, provinces)
 
     model_names = list(prior.model_probs)
     probs = np.asarray([prior.model_probs[m] for m in model_names], dtype=float)
@@ -1079,6 +1085,7 @@ def national_table(
     seed: int = 0,
     prior: TruthPrior | None = None,
     until=None,
+    provinces: int | None = None,
     **observe_kwargs,
 ) -> SyntheticTable:
     """A national-scale synthetic data set: ``n_regions`` regencies over 38 provinces.
@@ -1104,6 +1111,8 @@ def national_table(
         forecasts past the last observation, e.g. ``truth.share_at(["2026-06-30"])``.
         (The daily noise is drawn for the whole horizon, so a different ``until`` gives a
         different, equally valid, draw.)
+    provinces : int, optional
+        Spread the regencies over only this many provinces (default all 38).
     **observe_kwargs
         Passed to :func:`observe` (e.g. ``report_noise``, ``rate_per_year``).
 
@@ -1123,7 +1132,7 @@ def national_table(
     (20, 1)
     """
     rng = np.random.default_rng(seed)
-    truths = draw_truths(n_regions, prior=prior, rng=rng)
+    truths = draw_truths(n_regions, prior=prior, rng=rng, provinces=provinces)
     truth = simulate_adoption(truths, until=end if until is None else until, rng=rng)
     obs = observe(truth, pattern, start=start, end=end, rng=rng, **observe_kwargs)
     return SyntheticTable(observations=obs, regions=regions_table(truths), truths=truths,

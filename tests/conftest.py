@@ -42,3 +42,51 @@ def snapshot():
         return unchanged
 
     return take
+
+
+@pytest.fixture(scope="session")
+def kaltim_obs():
+    """The shipped observations (loaded once per test session)."""
+    import warnings
+
+    import ikdsim
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ikdsim.load_observations()
+
+
+@pytest.fixture(scope="session")
+def kaltim_regions():
+    """The shipped regions table."""
+    import ikdsim
+
+    return ikdsim.load_regions()
+
+
+@pytest.fixture(scope="session")
+def kaltim_fits(kaltim_obs, kaltim_regions):
+    """Pooled fits of every shipped region (fitted once per test session)."""
+    import warnings
+
+    from ikdsim.fitting import fit_all
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fit_all(kaltim_obs, regions=kaltim_regions)
+
+
+@pytest.fixture(scope="session")
+def kaltim_fits_file(tmp_path_factory, kaltim_fits) -> Path:
+    """``kaltim_fits`` as the batch's fits cache (``fits-<hash>.pkl``) in a session tmp folder.
+
+    Written by :func:`ikdsim.batch.fit_cache` itself (so the file name and format are the
+    batch's), handed the session's fits instead of fitting again.
+    """
+    from ikdsim import batch
+    from ikdsim.data import default_observations_path, default_regions_path
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("ikdsim.fitting.fit_all", lambda *args, **kwargs: kaltim_fits)
+        path, _ = batch.fit_cache(default_observations_path(), default_regions_path(), tmp_path_factory.mktemp("fits"))
+    return path

@@ -1,0 +1,117 @@
+"""Benchmark the report notebooks and ``ikdsim run``; print the figures.
+
+1. **Notebook vs kernel floor**: a plain ``papermill`` call on the regency notebook (with
+   the fits cache that ``ikdsim run`` gives it) against a papermill call on an empty
+   notebook with one parameters cell, on the same machine: the floor is papermill's and the
+   kernel's start-up.  Goal: the regency notebook within 1.5 times the floor.
+2. **Parallel speedup**: ``ikdsim run --force`` (fits cached, HTML on) with one job against
+   all cores.  Goal: at least 1.7 on 2 cores.
+
+Run: ``.venv/bin/python benchmarks/notebooks.py [--repeat 3] [--n-paths 2000] [--region 64.09]``.
+Timings are medians over ``--repeat`` runs; the load average is printed because other
+processes on the machine change the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import nbformat
+
+from ikdsim import batch
+from ikdsim.data import default_observations_path, default_regions_path
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPERMILL = str(Path(sys.executable).parent / "papermill")
+
+
+def empty_notebook(path: Path) -> Path:
+    """A notebook with one annotated parameters cell and nothing else."""
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    cell = nbformat.v4.new_code_cell('region_code: str = "64.09"  # a parameter')
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell]
+    nbformat.write(nb, str(path))
+    return path
+
+
+def time_papermill(notebook: Path, out: Path, params: dict, repeat: int, env: dict) -> list[float]:
+    """Wall times of ``papermill NOTEBOOK OUT -p ...`` as a subprocess."""
+    args = [PAPERMILL, str(notebook), str(out), "--no-progress-bar"]
+    for k, v in params.items():
+        args += ["-p", k, str(v)]
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        subprocess.run(args, check=True, capture_output=True, env=env, cwd=out.parent)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per timing (median reported)")
+    parser.add_argument("--n-paths", type=int, default=2000, help="paths per region (the default of ikdsim run)")
+    parser.add_argument("--region", default="64.09", help="region of the regency notebook")
+    parser.add_argument("--skip-speedup", action="store_true", help="only the notebook vs floor figures")
+    args = parser.parse_args(argv)
+
+    cores = os.cpu_count() or 1
+    print(f"machine: {cores} cores; load average {os.getloadavg()[0]:.2f} (1 min)")
+    work = Path(tempfile.mkdtemp(prefix="ikdsim-bench-"))
+    try:
+        kernel, kenv = batch.resolve_kernel(work)
+        env = {**os.environ, **kenv}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t0 = time.perf_counter()
+            fits_path, _ = batch.fit_cache(default_observations_path(), default_regions_path(), work / "cache")
+            fit_s = time.perf_counter() - t0
+        print(f"fit every region once (fit_all, cached for the notebooks): {fit_s:.1f} s")
+
+        # 1. The regency notebook against the empty-notebook floor.
+        empty = empty_notebook(work / "empty.ipynb")
+        floor = time_papermill(empty, work / "empty_out.ipynb", {"region_code": args.region}, args.repeat, env)
+        params = {"region_code": args.region, "fits_path": fits_path, "n_paths": args.n_paths, "output_dir": work}
+        regency = time_papermill(ROOT / "notebooks" / "regency_forecast.ipynb", work / "regency_out.ipynb", params,
+                                 args.repeat, env)  # fmt: skip
+        no_scen = time_papermill(ROOT / "notebooks" / "regency_forecast.ipynb", work / "regency_out2.ipynb",
+                                 {**params, "run_scenarios": False}, args.repeat, env)  # fmt: skip
+        f, r, n = statistics.median(floor), statistics.median(regency), statistics.median(no_scen)
+        print("\nplain papermill call (median of %d)" % args.repeat)
+        print(f"  empty parameterized notebook (kernel floor): {f:6.2f} s")
+        print(f"  regency notebook, {args.n_paths} paths, scenarios: {r:6.2f} s   ratio {r / f:.2f}  (goal <= 1.5)")
+        print(f"  regency notebook, no scenarios:          {n:6.2f} s   ratio {n / f:.2f}")
+
+        # 2. ikdsim run: one job against all cores.
+        if not args.skip_speedup:
+            out = work / "reports"
+            (out / ".cache").mkdir(parents=True)
+            shutil.copy(fits_path, out / ".cache" / Path(fits_path).name)
+            walls = {}
+            for jobs in sorted({1, cores}):
+                res = batch.run_batch(out, jobs=jobs, force=True, n_paths=args.n_paths, progress=False)
+                if not res.ok:
+                    print(res.format_status())
+                walls[jobs] = res.seconds
+                per = res.status["seconds"]
+                print(f"\nikdsim run --force --jobs {jobs}: {res.seconds:6.1f} s wall, {len(res.status)} notebooks, "
+                      f"median {per.median():.1f} s per notebook (with HTML)")  # fmt: skip
+            if cores > 1:
+                print(f"speedup {cores} cores over 1: {walls[1] / walls[cores]:.2f}  (goal >= 1.7 on 2 cores)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

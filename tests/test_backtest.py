@@ -1,0 +1,174 @@
+"""``ikdsim.backtest`` and ``ikdsim backtest``: scores, baselines checked by hand, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import ikdsim
+from ikdsim.backtest import (
+    BACKTEST_COLUMNS,
+    backtest,
+    backtest_summary,
+    holt_damped,
+    last_value,
+    monthly_grid,
+    straight_line,
+    usable_points,
+)
+from ikdsim.cli import main
+from ikdsim.synthetic import national_table
+
+pytestmark = pytest.mark.filterwarnings("ignore::ikdsim.fitting.FitWarning")
+
+H = ("region_code,region_name,level,as_of,date_precision,activations,denominator,"
+     "denominator_kind,percent,approximate,exclude,source_url,note")  # fmt: skip
+
+
+def rows(*figures) -> str:
+    """A tiny observations file for 91.01: (date, count of 100,000, exclude)."""
+    lines = [H]
+    for date, count, *excl in figures:
+        flag = "true" if excl and excl[0] else "false"
+        lines.append(f"91.01,Kabupaten Uji,regency,{date},day,{count},100000,wajib_ktp,,false,{flag},x,")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def hand_made(write_file):
+    # 2% on 1 Jan, 5% on 31 Jan, 7% on 1 Mar 2024; one excluded figure that must be ignored.
+    path = write_file("hand.csv", rows(("2024-01-01", 2000), ("2024-01-31", 5000),
+                                       ("2024-02-15", 9000, True), ("2024-03-01", 7000)))  # fmt: skip
+    return ikdsim.load_observations(path)
+
+
+def test_baselines_by_hand():
+    dates, shares = ["2024-01-01", "2024-01-31"], [0.02, 0.05]
+    # Last value carried forward.
+    assert last_value(dates, shares, ["2024-03-01", "2024-12-31"]).tolist() == [0.05, 0.05]
+    # Straight line: +3 points in 30 days, so +3 more in the next 30 days, +6 in 60.
+    assert straight_line(dates, shares, ["2024-03-01", "2024-03-31"]) == pytest.approx([0.08, 0.11])
+    # Only the last two points count.
+    assert straight_line(["2023-06-01"] + dates, [0.0] + shares, ["2024-03-01"]) == pytest.approx([0.08])
+    # Clipped to [0, 1]: a falling line stops at zero.
+    assert straight_line(dates, [0.05, 0.02], ["2024-12-31"]).tolist() == [0.0]
+
+
+def test_backtest_scores_baselines_by_hand(hand_made):
+    df = backtest(hand_made, n_paths=200, model="logistic")
+    assert list(df.columns) == list(BACKTEST_COLUMNS)
+    # Three usable figures (the excluded one left out): one cut, after two, scoring the third.
+    assert set(df["cut_date"]) == {pd.Timestamp("2024-01-31")}
+    assert set(df["date"]) == {pd.Timestamp("2024-03-01")}
+    assert list(df["method"]) == ["model", "last_value", "straight_line"]  # too few for Holt
+    by = df.set_index("method")
+    assert by.loc["last_value", "p50"] == pytest.approx(0.05)
+    assert by.loc["last_value", "abs_error_pp"] == pytest.approx(2.0)  # |5% - 7%|
+    assert by.loc["straight_line", "p50"] == pytest.approx(0.08)  # 5% + 3 points in 30 days
+    assert by.loc["straight_line", "abs_error_pp"] == pytest.approx(1.0)
+    assert np.isnan(by.loc["last_value", "covered"]) and np.isnan(by.loc["straight_line", "covered"])
+    assert by.loc["model", "status"] in {"ok", "sparse"}
+    assert by.loc["model", "p10"] <= by.loc["model", "p50"] <= by.loc["model", "p90"]
+    assert by.loc["model", "covered"] in (0.0, 1.0)
+    assert by.loc["model", "horizon_days"] == 30 and by.loc["model", "n_train"] == 2
+
+
+def test_summary_by_hand(hand_made):
+    df = backtest(hand_made, n_paths=200, model="logistic")
+    s = backtest_summary(df).set_index("method")
+    assert s.loc["last_value", "mae_pp"] == pytest.approx(2.0)
+    assert s.loc["straight_line", "mae_pp"] == pytest.approx(1.0)
+    assert np.isnan(s.loc["last_value", "coverage_80"])
+    model_err = df.loc[df["method"] == "model", "abs_error_pp"].iloc[0]
+    assert s.loc["straight_line", "model_ratio"] == pytest.approx(model_err / 1.0)
+    assert s.loc["last_value", "model_ratio"] == pytest.approx(model_err / 2.0)
+    # The best baseline is the one the model compares worst against: the straight line here.
+    assert backtest_summary(df).attrs["best_baseline"] == "straight_line"
+
+
+def test_too_few_points_gives_empty_frame(write_file):
+    obs = ikdsim.load_observations(write_file("two.csv", rows(("2024-01-01", 2000), ("2024-01-31", 5000))))
+    df = backtest(obs, n_paths=50)
+    assert df.empty and list(df.columns) == list(BACKTEST_COLUMNS)
+    assert backtest_summary(df).empty
+
+
+def test_usable_points_keeps_the_most_precise_figure_of_a_date(hand_made):
+    pts = usable_points(hand_made, "91.01")
+    assert pts["date"].dt.strftime("%Y-%m-%d").tolist() == ["2024-01-01", "2024-01-31", "2024-03-01"]
+
+
+def test_monthly_grid_and_holt():
+    dates = pd.date_range("2024-01-15", periods=8, freq="45D")
+    shares = np.linspace(0.01, 0.08, 8)
+    grid = monthly_grid(dates, shares)
+    assert grid.index[-1] == dates[-1] and grid.index[0] >= dates[0]
+    assert grid.iloc[-1] == pytest.approx(0.08)
+    assert np.all(np.diff(grid.to_numpy()) > 0)
+    when = [dates[-1] + pd.Timedelta(days=d) for d in (15, 60, 200)]
+    hw = holt_damped(dates, shares, when)
+    assert list(hw.columns) == ["p50", "lower", "upper"]
+    assert np.all(np.isfinite(hw.to_numpy()))
+    assert np.all(hw["lower"] <= hw["p50"] + 1e-12) and np.all(hw["p50"] <= hw["upper"] + 1e-12)
+    # A rising series: the damped trend keeps rising, but less than the straight line.
+    assert 0.08 < hw["p50"].iloc[-1] < straight_line(dates, shares, when[-1:])[0]
+
+
+def test_synthetic_dukcapil_truth_known():
+    tab = national_table(1, pattern="dukcapil", start="2024-06-01", end="2025-01-31", seed=2)
+    df = backtest(tab.observations, tab.regions, n_paths=200, min_train=13, model="logistic")
+    assert set(df["method"]) == {"model", "last_value", "straight_line", "holt_damped"}
+    model = df[df["method"] == "model"]
+    assert (model["status"] != "failed").all(), model["message"].tolist()
+    assert np.isfinite(model["abs_error_pp"]).all()
+    summary = backtest_summary(df).set_index("method")
+    assert np.isfinite(summary.loc["model", "mae_pp"])
+    assert 0.0 <= summary.loc["model", "coverage_80"] <= 1.0
+    assert 0.0 <= summary.loc["holt_damped", "coverage_80"] <= 1.0
+    # A growing series: the model beats carrying the last value forward.
+    assert summary.loc["model", "mae_pp"] < summary.loc["last_value", "mae_pp"]
+    # Nothing from the future: each cut uses only the figures up to it.
+    assert (df["date"] > df["cut_date"]).all()
+    assert (df["n_train"] == df.groupby("cut_date")["n_train"].transform("first")).all()
+
+
+def test_no_future_leak(hand_made, monkeypatch):
+    import ikdsim.backtest as bt
+
+    seen = []
+    real = bt.fit_province
+
+    def spy(observations, province, **kw):
+        seen.append(observations["date"].max())
+        return real(observations, province, **kw)
+
+    monkeypatch.setattr(bt, "fit_province", spy)
+    backtest(hand_made, n_paths=50, model="logistic")
+    assert seen == [pd.Timestamp("2024-01-31")]
+
+
+@pytest.mark.slow
+def test_cli_on_shipped_data(capsys):
+    assert main(["backtest", "--format", "json", "--paths", "200"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {r["region_code"] for r in out["rows"]} >= {"64.09"}
+    methods = {r["method"] for r in out["summary"]}
+    assert methods == {"model", "last_value", "straight_line", "holt_damped"}
+    assert out["best_baseline"] in {"last_value", "straight_line", "holt_damped"}
+    assert 0 <= out["model_coverage_80"] <= 1
+
+
+def test_cli_table_on_small_file(capsys, write_file):
+    path = write_file("hand.csv", rows(("2024-01-01", 2000), ("2024-01-31", 5000), ("2024-03-01", 7000)))
+    assert main(["backtest", "--data", str(path), "--paths", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "91.01" in out and "Summary" in out and "best baseline (straight_line" in out
+    assert "2.00" in out and "1.00" in out  # the baselines' errors
+
+
+def test_cli_bad_data_is_exit_2(capsys, tmp_path):
+    assert main(["backtest", "--data", str(tmp_path / "none.csv")]) == 2
+    assert "none.csv" in capsys.readouterr().err

@@ -1,0 +1,175 @@
+"""The increment-likelihood fit: recovery, data handling, model choice and pooling."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ikdsim import fitting
+from ikdsim.priors import Prior, estimate_prior, to_prior_scale
+from ikdsim.synthetic import TruthPrior, national_table
+
+KALTIM = ["64.01", "64.02", "64.03", "64.07", "64.08", "64.09", "64.11", "64.71", "64.72", "64.74"]
+
+
+@pytest.fixture(scope="module")
+def dense():
+    """Twelve synthetic regencies reported every 15 days (fixed seed)."""
+    return national_table(12, pattern="dukcapil", seed=11, prior=TruthPrior(model_probs={"gompertz": 1.0}))
+
+
+def test_dense_fit_recovers_truth_within_its_intervals(dense):
+    inside, total = 0, 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i, row in dense.truths.iterrows():
+            data = fitting.series_from_frame(dense.observations, row.region_code)
+            res = fitting.fit_model(data, "gompertz")
+            assert res.status == "ok"
+            ci = res.conf_int(0.05)
+            for name in ("K", "r", "t0"):
+                inside += ci.loc[name, "lower"] <= row.params[name] <= ci.loc[name, "upper"]
+                total += 1
+            # The fitted curve follows the realised share where there are data.
+            last = dense.observations["date"].max()
+            realised = dense.truth.share_at([last])[i, 0]
+            assert abs(res.predict([last]).iloc[0] - realised) < 0.15 * realised + 0.002
+    # 95% intervals of 36 parameters: most contain the truth (a wrong covariance would not).
+    assert inside / total >= 0.75
+
+
+def test_excluded_and_unusable_rows_are_left_out(kaltim_obs):
+    base = fitting.series_from_frame(kaltim_obs, "64.09")
+    extra = kaltim_obs[kaltim_obs["region_code"] == "64.09"].iloc[[0]].copy()
+    extra["date"] = pd.Timestamp("2025-03-01")
+    extra["share"] = 0.9
+    extra["exclude"] = True
+    with_excluded = fitting.series_from_frame(pd.concat([kaltim_obs, extra]), "64.09")
+    assert np.array_equal(base.t, with_excluded.t) and np.array_equal(base.y, with_excluded.y)
+    # Kutai Barat's only row is excluded: no usable data.
+    assert fitting.series_from_frame(kaltim_obs, "64.07").n == 0
+
+
+def test_approximate_rows_carry_rounding_variance(kaltim_obs):
+    data = fitting.series_from_frame(kaltim_obs, "64.09")
+    rows = kaltim_obs[(kaltim_obs["region_code"] == "64.09") & ~kaltim_obs["exclude"]].sort_values("date")
+    approx = rows["approximate"].to_numpy()
+    assert np.all(data.round_var[approx] > 0)
+    assert np.all(data.round_var[~approx] < data.round_var[approx].min())
+
+
+def test_ceiling_between_last_share_and_one(kaltim_fits):
+    for code, res in kaltim_fits.items():
+        if res.status in ("failed", "province_curve"):
+            continue
+        lo = np.max(res.data.y - np.sqrt(3 * res.data.round_var))
+        ci = res.conf_int(0.05).loc[res.model.ceiling]
+        assert lo - 1e-9 <= res.ceiling <= 1.0, code
+        assert ci["lower"] >= lo - 1e-9 and ci["upper"] <= 1.0, code
+
+
+def test_every_kaltim_region_gets_a_fit_matching_its_data(kaltim_fits):
+    for code in KALTIM + ["64"]:
+        assert code in kaltim_fits, code
+        assert kaltim_fits[code].status != "failed", (code, kaltim_fits[code].message)
+    assert kaltim_fits["64.09"].status == "ok"
+    for code in ("64.03", "64.08", "64.71", "64.72", "64.74"):
+        assert kaltim_fits[code].status == "sparse", code
+    for code in ("64.01", "64.02", "64.07", "64.11"):
+        assert kaltim_fits[code].status == "province_curve", code
+        assert kaltim_fits[code].nobs == 0
+
+
+def test_uncertainty_is_wider_where_data_are_few(kaltim_fits):
+    def ceiling_sd(res):
+        i = res.model.param_names.index(res.model.ceiling)
+        return np.sqrt(res.cov_z[i, i])
+
+    rich = ceiling_sd(kaltim_fits["64.09"])
+    for code in ("64.72", "64.74", "64.01"):
+        assert ceiling_sd(kaltim_fits[code]) > rich, code
+
+
+def test_auto_comparison_table(kaltim_fits):
+    res = kaltim_fits["64.09"]
+    table = res.comparison
+    assert table is not None and set(table.index) == {"logistic", "gompertz", "richards", "bass"}
+    assert table["weight"].sum() == pytest.approx(1.0)
+    assert table.index[0] == res.model_name
+    # AICc follows from the log-likelihood: -2 ll + 2k + 2k(k+1)/(n-k-1).
+    n = res.nobs
+    for name, row in table.iterrows():
+        k = row["k"]
+        expected = -2 * row["loglik"] + 2 * k + (2 * k * (k + 1) / (n - k - 1) if n - k - 1 > 0 else np.nan)
+        assert row["aicc"] == pytest.approx(expected, nan_ok=True)
+    # Richards (5 parameters) on 8 points pays the largest small-sample penalty.
+    assert table.loc["richards", "weight"] < 0.05
+
+
+def test_auto_prefers_the_true_model_on_dense_data():
+    tab = national_table(6, pattern="dukcapil", seed=4, prior=TruthPrior(model_probs={"bass": 1.0}),
+                         start="2023-01-01", end="2026-06-30")
+    wins = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for code in tab.truths.region_code:
+            res = fitting.fit(tab.observations, code, pool=False)
+            wins += res.comparison.loc["bass", "weight"] >= 0.2
+    assert wins >= 4
+
+
+def test_no_data_regency_gets_province_curve(kaltim_fits):
+    prov, empty = kaltim_fits["64"], kaltim_fits["64.01"]
+    assert empty.model_name == prov.model_name
+    assert np.allclose(empty.curve_params, prov.curve_params, rtol=1e-6)
+    assert np.all(np.diag(empty.cov_z) > np.diag(prov.cov_z))
+    assert "province" in empty.message
+
+
+def test_estimate_prior_shrinks_spread_and_ignores_a_single_unit():
+    names = ["r"]
+    one = estimate_prior([{"r": 2.0}], [{"r": 0.01}], names, source="x")
+    assert one.mean["r"] == Prior.default(names).mean["r"]
+    many = estimate_prior([{"r": v} for v in np.linspace(-0.5, 0.5, 30)], [{"r": 0.01}] * 30, names, source="x")
+    assert many.mean["r"] == pytest.approx(0.0, abs=1e-9)
+    # 30 units spread with sd ~0.3: the spread is learnt (well below the default 1.5).
+    assert 0.3 <= many.sd["r"] < 0.8
+
+
+def test_result_outputs(kaltim_fits):
+    res = kaltim_fits["64.09"]
+    text = res.summary()
+    for word in ("64.09", res.model_name, "AICc", "coef"):
+        assert word in text
+    d = res.to_dict()
+    json.dumps(d)
+    assert d["last_observed"]["as_of"] == "2025-04-15"
+    assert d["last_observed"]["share"] == pytest.approx(0.1497)
+    assert "<h3>" in res._repr_html_()
+    assert len(res.fittedvalues) == res.nobs and len(res.resid) == res.nobs
+
+
+def test_prior_scale_round_trip():
+    for name, value in (("K", 0.3), ("r", 2.0), ("t0", -1.0), ("q", 0.4)):
+        from ikdsim.priors import from_prior_scale
+
+        assert float(from_prior_scale(name, to_prior_scale(name, value))) == pytest.approx(value)
+
+
+def test_jacobian_matches_numerical_log_determinant(kaltim_fits):
+    res = kaltim_fits["64.09"]
+    z = res.z[None, :] + 0.1
+    k = len(res.model.param_names)
+
+    def phi(x):
+        nat = res.model.untransform(x[None, :k])[0]
+        return np.array([float(to_prior_scale(n, v)) for n, v in zip(res.model.param_names, nat)])
+
+    from statsmodels.tools.numdiff import approx_fprime
+
+    jac = approx_fprime(z[0, :k], phi, centered=True)
+    assert fitting.log_jacobian(res.model, z)[0] == pytest.approx(np.log(abs(np.linalg.det(jac))), rel=1e-5)

@@ -1,0 +1,125 @@
+"""Forecast paths, bands and the distribution of the date a target is reached."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ikdsim.calibration import calibrate, coverage_summary
+from ikdsim.forecast import TargetDate, allocate, rate_disturbance
+from ikdsim.likelihood import rate_memory_matrix
+from ikdsim.posterior import draw_parameters
+
+
+@pytest.fixture(scope="module")
+def ppu(kaltim_fits):
+    return kaltim_fits["64.09"].forecast(until="2030-12-31", n_paths=400, seed=3)
+
+
+def test_paths_are_shares_that_never_fall(ppu):
+    assert ppu.paths.shape == (400, ppu.t.size)
+    assert np.all((ppu.paths >= 0) & (ppu.paths <= 1))
+    assert np.all(np.diff(ppu.paths, axis=1) >= -1e-12)
+    # Paths start at the last observation (14.97%, an exact figure).
+    assert np.allclose(ppu.paths[:, 0], 0.1497, atol=1e-3)
+
+
+def test_bands_are_ordered_and_widen(ppu):
+    q = ppu.quantiles(["2025-12-31", "2027-12-31", "2030-12-31"], q=(0.05, 0.1, 0.5, 0.9, 0.95))
+    assert np.all(np.diff(q[["p05", "p10", "p50", "p90", "p95"]].to_numpy(), axis=1) >= 0)
+    width = (q["p90"] - q["p10"]).to_numpy()
+    assert np.all(np.diff(width) > 0)
+    frame = ppu.to_frame()
+    assert {"region_code", "date", "mean", "p10", "p50", "p90"} <= set(frame.columns)
+
+
+def test_target_date_distribution_is_consistent(ppu):
+    td = ppu.target_date(0.30)
+    reached = np.isfinite(td.first_t)
+    assert td.prob_not_by_until == pytest.approx(1 - reached.mean())
+    assert td.prob_by(ppu.until) == pytest.approx(reached.mean())
+    dates = pd.date_range("2025-06-01", "2030-12-01", freq="6MS")
+    probs = [td.prob_by(d) for d in dates]
+    assert np.all(np.diff(probs) >= 0)
+    got = [td.p10, td.p50, td.p90]
+    known = [d for d in got if d is not None]
+    assert known == sorted(known)
+    # A percentile date beyond the horizon is reported as None, never as the last date.
+    for q, d in zip((0.1, 0.5, 0.9), got):
+        if td.prob_not_by_until > 1 - q:
+            assert d is None
+        else:
+            assert d is not None and td.prob_by(d) >= q - 1e-9
+    with pytest.raises(ValueError, match="horizon"):
+        td.prob_by("2031-06-01")
+
+
+def test_target_already_reached_reports_the_observed_date(ppu):
+    td = ppu.target_date(0.10)
+    assert td.reached_on == pd.Timestamp("2024-06-13")
+    assert td.p50 == td.reached_on and td.prob_not_by_until == 0.0
+    assert td.prob_by("2024-06-12") == 0.0 and td.prob_by("2024-06-13") == 1.0
+
+
+def test_first_passage_by_hand():
+    t = np.array([0.0, 1.0, 2.0])
+    td = TargetDate(0.3, np.array([0.5, 1.5, np.nan, np.nan]), pd.Timestamp("2022-10-01"), pd.Timestamp("2025-01-01"))
+    assert td.prob_by("2023-10-01") == 0.25
+    assert td.prob_not_by_until == 0.5
+    # Percentile dates are the first whole day by which the crossing has happened.
+    assert td.p10 == pd.Timestamp("2023-04-02") and td.p50 == pd.Timestamp("2024-04-01") and td.p90 is None
+    assert t.size == 3
+
+
+def test_same_seed_same_paths_other_seed_other(kaltim_fits):
+    f = kaltim_fits["64.72"]
+    a = f.forecast(until="2027-12-31", n_paths=100, seed=5).paths
+    b = f.forecast(until="2027-12-31", n_paths=100, seed=5).paths
+    c = f.forecast(until="2027-12-31", n_paths=100, seed=6).paths
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+def test_rate_disturbance_matches_the_ou_process():
+    tau = 30 / 365.25
+    dt = np.full(52, 7 / 365.25)
+    x = rate_disturbance(dt, tau, 20000, np.random.default_rng(1))
+    exact = rate_memory_matrix(np.concatenate(([0.0], np.cumsum(dt))), tau)
+    # Per-step variance and the variance of the year's total, within sampling error.
+    assert x[:, 10].var() == pytest.approx(exact[10, 10], rel=0.05)
+    assert x.sum(axis=1).var() == pytest.approx(exact.sum(), rel=0.05)
+
+
+def test_allocate_sums_and_follows_weights():
+    counts = allocate(1000, [0.5, 0.3, 0.2, 0.0])
+    assert counts.sum() == 1000 and counts.tolist() == [500, 300, 200, 0]
+    assert allocate(7, [1, 1, 1]).sum() == 7
+
+
+def test_posterior_draws_respect_bounds_and_match_laplace_on_rich_data(kaltim_fits):
+    f = kaltim_fits["64.09"]
+    rng = np.random.default_rng(0)
+    for method in ("laplace", "importance", "mcmc"):
+        d = draw_parameters(f, 300, rng, method=method)
+        theta = f.model.untransform(d.z[:, : len(f.model.param_names)])
+        assert np.all(theta >= np.array(f.model.lower)) and np.all(theta <= np.array(f.model.upper))
+        assert np.isfinite(d.ess) and d.ess > 20
+
+
+@pytest.mark.parametrize(
+    "n, floor",
+    [pytest.param(16, 0.5, id="16-regencies"), pytest.param(60, 0.65, marks=pytest.mark.slow, id="60-regencies")],
+)
+def test_calibration_small_version_runs_and_covers(n, floor):
+    """A small, fixed-seed version of benchmarks/calibration.py.
+
+    So few regencies cannot check coverage to within 5 points (the benchmark does that with
+    200 per pattern); this runs the pipeline end to end and checks that intervals are not
+    grossly wrong: zero-width or wildly over-wide intervals would fail it.
+    """
+    scores = calibrate("news", n_regions=n, seed=2, n_paths=200, provinces=2)
+    s = coverage_summary(scores)
+    assert s["forecast"] >= n - 1
+    assert floor <= s["coverage80"] <= 0.99
+    assert s["coverage95"] >= s["coverage80"]
+    assert 0.1 < s["median_width80_pp"] < 20
