@@ -30,6 +30,10 @@ def command(name: str, help: str):
     return wrap
 
 
+class InputError(Exception):
+    """Bad input: :func:`main` prints ``ikdsim <command>: error: <message>`` and exits 2."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every registered subcommand."""
     _load_commands()
@@ -40,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ikdsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (help_text, configure, runner) in _REGISTRY.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        escaped = help_text.replace("%", "%%")  # argparse %-formats help strings
+        p = sub.add_parser(name, help=escaped, description=escaped)
         configure(p)
         p.set_defaults(_runner=runner)
     return parser
@@ -60,6 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args._runner(args) or 0)
+    except InputError as exc:
+        print(f"ikdsim {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # e.g. `ikdsim forecast | head`
         return 0
 

@@ -484,13 +484,8 @@ def _finish_channel(c: _Collector, name: str, fields: Mapping, path: str, defaul
         c.add(f"{path}.end", end.date(), f"ends before it starts ({start.date()})", "an end on or after the start")
         ok = False
     pool = fields.get("pool")
-    if pool is not None:
-        for code in codes:
-            base = bases.get(code)
-            if base is not None and base == base and pool > base:
-                c.add(f"{path}.pool", int(pool), f"pool larger than the wajib-KTP base of {code} ({base:,.0f})",
-                      f"at most {base:,.0f}, or a pool_share")
-                ok = False
+    if pool is not None and not _pool_fits(c, pool, path, bases, codes):
+        ok = False
     if not ok:
         return None
     wom = fields.get("word_of_mouth", defaults.get("word_of_mouth", 0.0)) or 0.0
@@ -499,6 +494,19 @@ def _finish_channel(c: _Collector, name: str, fields: Mapping, path: str, defaul
         reach_per_event=fields["reach_per_event"], activate_share=fields["activate_share"],
         start=start, end=end, pool=pool, pool_share=fields.get("pool_share"), word_of_mouth=float(wom),
     )  # fmt: skip
+
+
+def _pool_fits(c: _Collector, pool: float, path: str, bases: Mapping[str, float],
+               codes: Iterable[str]) -> bool:
+    """Whether ``pool`` is within the wajib-KTP base of every region; a problem for each it exceeds."""
+    ok = True
+    for code in codes:
+        base = bases.get(code)
+        if base is not None and base == base and pool > base:
+            c.add(f"{path}.pool", int(pool), f"pool larger than the wajib-KTP base of {code} ({base:,.0f})",
+                  f"at most {base:,.0f}, or a pool_share")
+            ok = False
+    return ok
 
 
 def _events(c: _Collector, items, path: str, defaults: Mapping, bases: Mapping[str, float],
@@ -537,11 +545,7 @@ def _events(c: _Collector, items, path: str, defaults: Mapping, bases: Mapping[s
             c.add(f"{p}.pool", d["pool"], "both pool and pool_share given", "one of them")
             continue
         if pool is not None:
-            for code in codes:
-                base = bases.get(code)
-                if base is not None and base == base and pool > base:
-                    c.add(f"{p}.pool", int(pool), f"pool larger than the wajib-KTP base of {code} ({base:,.0f})",
-                          f"at most {base:,.0f}, or a pool_share")
+            _pool_fits(c, pool, p, bases, codes)
         if start is None or days is None:
             continue
         out.append(OneOffEvent(

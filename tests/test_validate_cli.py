@@ -218,3 +218,12 @@ def test_shipped_data_is_unchanged_by_validate(snapshot, capsys):
     main(["validate"])
     for unchanged in checks:
         unchanged()
+
+
+def test_bare_command_prints_help_listing_every_subcommand(capsys):
+    from ikdsim.cli import main
+
+    assert main([]) == 2
+    out = capsys.readouterr().out
+    for name in ("validate", "forecast", "backtest", "simulate", "plan", "run"):
+        assert name in out

@@ -27,8 +27,8 @@ import pandas as pd
 
 from ..backtest import MIN_POINTS, backtest, backtest_summary
 from ..cli import command
-from ..data import load_observations, load_regions
-from ..errors import DataError, DataWarning
+from ..errors import DataWarning
+from ._common import add_data_arguments, load_inputs
 from .forecast import _positive
 
 
@@ -38,14 +38,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "Exit status: 0 when the backtest ran; 1 when no region has enough observations or "
         "every model fit failed; 2 on bad input, with the message on stderr."
     )
-    parser.add_argument(
-        "--data", metavar="FILE", default=None,
-        help="observations file, CSV or .xlsx (default: the shipped data/ikd_observations.csv)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--regions", metavar="FILE", default=None,
-        help="regions table, CSV or .xlsx (default: the shipped data/regions.csv)",
-    )  # fmt: skip
+    add_data_arguments(parser)
     parser.add_argument(
         "--paths", type=_positive, default=500, metavar="N",
         help="sample paths per model forecast (default: 500)",
@@ -59,23 +52,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def _fail(message: str) -> int:
-    print(f"ikdsim backtest: error: {message}", file=sys.stderr)
-    return 2
-
-
 @command("backtest", "score past forecasts against later figures and simple baselines")(configure)
 def run(args: argparse.Namespace) -> int:
     """Run ``ikdsim backtest``; return the exit status."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        try:
-            regions = load_regions(args.regions)
-            observations = load_observations(args.data, regions=regions)
-        except DataError as exc:
-            return _fail(str(exc))
-        except (OSError, ValueError) as exc:
-            return _fail(f"cannot read the data: {exc}")
+        observations, regions = load_inputs(args)
         df = backtest(observations, regions, n_paths=args.paths, seed=args.seed)
         summary = backtest_summary(df)
     data_warnings = sum(issubclass(w.category, DataWarning) for w in caught)

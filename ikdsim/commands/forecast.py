@@ -20,10 +20,10 @@ import warnings
 
 import pandas as pd
 
-from ..cli import command
-from ..data import load_observations, load_regions
-from ..errors import DataError, DataWarning
+from ..cli import InputError, command
+from ..errors import DataWarning
 from ..summary import at_columns, forecast_records, forecast_table
+from ._common import add_data_arguments, load_inputs
 
 DEFAULT_DEADLINE = "2025-12-31"
 DEFAULT_UNTIL = "2030-12-31"
@@ -66,14 +66,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "failed (each row says why); 2 on bad input (unreadable data, unknown region, a date "
         "after --until), with the message on stderr.  Warnings are counted on stderr."
     )
-    parser.add_argument(
-        "--data", metavar="FILE", default=None,
-        help="observations file, CSV or .xlsx (default: the shipped data/ikd_observations.csv)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--regions", metavar="FILE", default=None,
-        help="regions table, CSV or .xlsx (default: the shipped data/regions.csv)",
-    )  # fmt: skip
+    add_data_arguments(parser)
     parser.add_argument(
         "--region", metavar="CODE", nargs="+", action="extend", default=None,
         help="region codes to forecast, e.g. 64.09 64.72 (default: every region in the data "
@@ -114,11 +107,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def _fail(message: str) -> int:
-    print(f"ikdsim forecast: error: {message}", file=sys.stderr)
-    return 2
-
-
 def _warning_line(caught: list) -> str:
     data = sum(issubclass(w.category, DataWarning) for w in caught)
     other = len(caught) - data
@@ -136,20 +124,14 @@ def run(args: argparse.Namespace) -> int:
     """Run ``ikdsim forecast``; return the exit status."""
     at = list(dict.fromkeys(args.at or []))
     if args.deadline > args.until:
-        return _fail(f"--deadline {args.deadline.date()} is after --until {args.until.date()}")
+        raise InputError(f"--deadline {args.deadline.date()} is after --until {args.until.date()}")
     late = [d for d in at if d > args.until]
     if late:
-        return _fail(f"--at {late[0].date()} is after --until {args.until.date()}; "
-                     "extend --until")
+        raise InputError(f"--at {late[0].date()} is after --until {args.until.date()}; "
+                         "extend --until")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        try:
-            regions = load_regions(args.regions)
-            observations = load_observations(args.data, regions=regions)
-        except DataError as exc:
-            return _fail(str(exc))
-        except (OSError, ValueError) as exc:
-            return _fail(f"cannot read the data: {exc}")
+        observations, regions = load_inputs(args)
         try:
             table = forecast_table(
                 observations, regions, codes=args.region, model=args.model,
@@ -157,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
                 n_paths=args.paths, seed=args.seed, at=at,
             )  # fmt: skip
         except ValueError as exc:
-            return _fail(str(exc))
+            raise InputError(str(exc)) from None
     if caught:
         print(_warning_line(caught), file=sys.stderr)
 

@@ -14,18 +14,12 @@ import pandas as pd
 
 from ..cli import command
 from ..data import ValidationReport, region_summary, validate_observations
+from ._common import add_data_arguments
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``ikdsim validate``."""
-    parser.add_argument(
-        "file", nargs="?", default=None,
-        help="observations file, CSV or .xlsx (default: the shipped data/ikd_observations.csv)",
-    )  # fmt: skip
-    parser.add_argument(
-        "--regions", metavar="FILE", default=None,
-        help="regions table, CSV or .xlsx (default: the shipped data/regions.csv)",
-    )  # fmt: skip
+    add_data_arguments(parser, positional=True)
     parser.add_argument(
         "--strict", action="store_true", help="exit with status 2 on warnings too"
     )
