@@ -44,7 +44,7 @@ def prophet_seconds_per_series(obs: pd.DataFrame, codes: list[str]) -> float:
     """Mean wall time of a prophet fit and forecast per series."""
     from prophet import Prophet
 
-    logging.getLogger("cmdstanpy").setLevel(logging.ERROR)
+    logging.getLogger("cmdstanpy").disabled = True  # it resets its own level while fitting
     logging.getLogger("prophet").setLevel(logging.ERROR)
     times = []
     for code in codes:

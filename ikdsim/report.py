@@ -722,7 +722,7 @@ class ScenarioComparison:
     Attributes
     ----------
     table : pandas.DataFrame or None
-        One row per scenario (``baseline`` first): key numbers of the target date and the
+        One row per scenario (the current trend, ``current trend``, first): key numbers of the target date and the
         outreach accounting (:data:`SCENARIO_ACCOUNTING`, and the scenario's notes).
     forecasts : dict of str to Forecast
         The baseline forecast and each scenario's :class:`~ikdsim.scenarios.ScenarioForecast`.
@@ -809,8 +809,8 @@ def compare_scenarios(
     if fit.status == "failed":
         return ScenarioComparison(None, {}, f"{fit.region_code}: the fit failed; no scenarios")
     base = baseline if baseline is not None else fit.forecast(until=until, n_paths=n_paths, seed=seed)
-    rows = [{"scenario": "baseline", **_scenario_row(base, target, deadline)}]
-    forecasts: dict[str, Forecast] = {"baseline": base}
+    rows = [{"scenario": "current trend", **_scenario_row(base, target, deadline)}]
+    forecasts: dict[str, Forecast] = {"current trend": base}
     if not scenarios:
         return ScenarioComparison(pd.DataFrame(rows).set_index("scenario"), forecasts, "No scenario given.")
     wajib_ktp = base_of(fit, regions)

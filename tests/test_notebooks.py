@@ -106,7 +106,7 @@ def test_regency_notebook_writes_key_numbers(run_notebook, fits_path):
     assert 0 <= data["prob_by_deadline"] <= 1 and 0 <= data["prob_not_by_until"] <= 1
     assert all(_is_iso_or_none(data[k]) for k in ("p10", "p50", "p90", "reached_on"))
     assert "wajib KTP sudah aktivasi IKD" in data["narrative"]  # Indonesian by default
-    assert data["scenarios"][0]["scenario"] == "baseline"
+    assert data["scenarios"][0]["scenario"] == "current trend"
     nb = nbformat.read(out / "regency_forecast.ipynb", as_version=4)
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) >= 2  # fan chart and target-date chart
@@ -139,7 +139,7 @@ def test_scenario_explorer_notebook(run_notebook, fits_path):
     out = run_notebook("scenario_explorer.ipynb", region_code="64.09", fits_path=fits_path, n_paths=200)
     data = json.loads((out / "scenarios.json").read_text())
     names = [r["scenario"] for r in data["scenarios"]]
-    assert names[0] == "baseline"
+    assert names[0] == "current trend"
     assert "jemput bola desa" in names, data["scenario_note"]
 
 
