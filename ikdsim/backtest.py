@@ -298,9 +298,7 @@ def _model_predictions(cache, code, cut, test, n_paths, seed):
     if f.status == "failed":
         return f.model_name, "failed", nan, nan, nan, f.message or "the fit failed"
     try:
-        # At least four weekly steps past the cut: very short horizons (two grid steps) trip
-        # a bug in ikdsim.forecast.rate_disturbance (np.diag's read-only view is written to).
-        until = max(test["date"].max(), cut + pd.Timedelta(days=28)) + pd.Timedelta(days=1)
+        until = test["date"].max() + pd.Timedelta(days=1)
         fc = f.forecast(until=until, n_paths=n_paths, seed=seed)
         q = fc.quantiles(dates=pd.DatetimeIndex(test["date"]), q=(0.1, 0.5, 0.9))
     except Exception as exc:  # noqa: BLE001

@@ -123,3 +123,10 @@ def test_calibration_small_version_runs_and_covers(n, floor):
     assert floor <= s["coverage80"] <= 0.99
     assert s["coverage95"] >= s["coverage80"]
     assert 0.1 < s["median_width80_pp"] < 20
+
+
+@pytest.mark.parametrize("days", [1, 8, 14, 15, 30])
+def test_short_horizons(kaltim_fits, days):
+    f = kaltim_fits["64.09"]
+    fc = f.forecast(until=f.last_observed[0] + pd.Timedelta(days=days), n_paths=50, seed=1)
+    assert fc.paths.shape[0] == 50 and np.all(np.isfinite(fc.paths))
