@@ -59,11 +59,6 @@ class Problem:
         """True for an error, False for a warning."""
         return self.severity == "error"
 
-    @property
-    def location(self) -> str:
-        """``file:row`` (or just ``file`` for a problem with the whole file)."""
-        return self.file if self.row is None else f"{self.file}:{self.row}"
-
     def __str__(self) -> str:
         where = []
         if self.row is not None:

@@ -316,7 +316,9 @@ def _run(org: _Organic, plan: RegionPlan, origin: pd.Timestamp, base: float) -> 
     out_A = np.zeros((n, steps, C))
     out_o = np.empty((n, steps))
     for j in range(steps):
-        o = organic_increment(mu_w[:, j], noise[:, j] * ratio[:, j], theta)
+        # Nobody adopts past 100%: the organic increment takes at most the room left, so the
+        # accounting (start + organic + outreach) equals the path even at the cap.
+        o = np.minimum(organic_increment(mu_w[:, j], noise[:, j] * ratio[:, j], theta), np.clip(1.0 - s, 0.0, None))
         A = np.zeros((n, C))
         for c, src in enumerate(sources):
             if src.cap is not None:
@@ -856,7 +858,8 @@ def plan(
 
     # The most outreach could do: everyone willing reached on the first active day.
     saturated = rplan.with_knob("teams", 1e9, names)
-    sat_prob = pr(run(0.0, saturated))
+    sat = run(0.0, saturated)
+    sat_prob = pr(sat)
     base_res = run(0.0)
     p0 = pr(base_res)
     first = min((c.start for c in rplan.channels if c.name in names), default=None)
@@ -879,7 +882,6 @@ def plan(
         best_v = max(cache, key=lambda v: (pr(cache[v]), -v))
         best = pr(cache[best_v])
         if sat_prob < prob:
-            sat = run(0.0, saturated)
             willing = float(sat.willing_start.sum(axis=1).mean() * sat.base) if sat.sources else 0.0
             share_dl = float(np.median(base_res.baseline.at([min(deadline, base_res.until)])[:, 0]))
             need = max(target - share_dl, 0.0) * sat.base

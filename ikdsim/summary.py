@@ -229,7 +229,8 @@ def forecast_table(
     n_jobs : int
         Provinces fitted and forecast in parallel processes (1: in this process; 0 or less:
         every core).  Each region's paths depend only on the seed and its code, so the
-        table is the same whatever ``n_jobs``.
+        table is the same whatever ``n_jobs``.  With ``fits`` given, the forecasts run in
+        this process (``n_jobs`` is not used).
 
     Returns
     -------

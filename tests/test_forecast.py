@@ -63,13 +63,11 @@ def test_target_already_reached_reports_the_observed_date(ppu):
 
 
 def test_first_passage_by_hand():
-    t = np.array([0.0, 1.0, 2.0])
     td = TargetDate(0.3, np.array([0.5, 1.5, np.nan, np.nan]), pd.Timestamp("2022-10-01"), pd.Timestamp("2025-01-01"))
     assert td.prob_by("2023-10-01") == 0.25
     assert td.prob_not_by_until == 0.5
     # Percentile dates are the first whole day by which the crossing has happened.
     assert td.p10 == pd.Timestamp("2023-04-02") and td.p50 == pd.Timestamp("2024-04-01") and td.p90 is None
-    assert t.size == 3
 
 
 def test_same_seed_same_paths_other_seed_other(kaltim_fits):
@@ -96,14 +94,24 @@ def test_allocate_sums_and_follows_weights():
     assert allocate(7, [1, 1, 1]).sum() == 7
 
 
-def test_posterior_draws_respect_bounds_and_match_laplace_on_rich_data(kaltim_fits):
+def test_auto_sampler_follows_mcmc_where_the_posterior_is_a_ridge(kaltim_fits):
+    # PPU (8 figures): the posterior is far from normal (the mode sits at a low ceiling and a
+    # fast rate; most of the mass at a higher ceiling and a slower rate).  Importance
+    # sampling from the Laplace approximation is unreliable there, so "auto" uses MCMC for
+    # so few observations; two MCMC runs agree with each other.
     f = kaltim_fits["64.09"]
-    rng = np.random.default_rng(0)
-    for method in ("laplace", "importance", "mcmc"):
-        d = draw_parameters(f, 300, rng, method=method)
-        theta = f.model.untransform(d.z[:, : len(f.model.param_names)])
-        assert np.all(theta >= np.array(f.model.lower)) and np.all(theta <= np.array(f.model.upper))
-        assert np.isfinite(d.ess) and d.ess > 20
+    k = len(f.model.param_names)
+    medians = []
+    for seed in (0, 1):
+        rng = np.random.default_rng(seed)
+        auto = draw_parameters(f, 600, rng, method="auto")
+        assert auto.method == "mcmc" and auto.ess > 100
+        medians.append(np.median(f.model.untransform(auto.z[:, :k])[:, :2], axis=0))
+    # Short chains on a ridge: medians from two seeds differ by up to ~25% (measured), so
+    # this is a loose check that both runs find the same region of the posterior.
+    assert np.allclose(medians[0], medians[1], rtol=0.3)
+    lap = draw_parameters(f, 600, np.random.default_rng(2), method="laplace")
+    assert np.median(f.model.untransform(lap.z[:, :k])[:, 0]) < medians[0][0]
 
 
 @pytest.mark.parametrize(
