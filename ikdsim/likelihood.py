@@ -165,44 +165,43 @@ def increment_moments(
     level: np.ndarray,
     rate: np.ndarray,
     data: SeriesData,
-    sigma2: float,
+    sigma2,
 ) -> tuple[np.ndarray, np.ndarray]:
     r"""Mean and covariance of the observed increments.
 
     Parameters
     ----------
-    level : ndarray, shape (n,)
-        The anchored curve :math:`F(t_i)` at the observation times.
-    rate : ndarray, shape (n,)
+    level : ndarray, shape (n,) or (D, n)
+        The anchored curve :math:`F(t_i)` at the observation times (one row per draw).
+    rate : ndarray, shape like ``level``
         :math:`F'(t_i)` (used for the date-uncertainty part of the measurement error).
     data : SeriesData
         The observations.
-    sigma2 : float
+    sigma2 : float or ndarray, shape (D,)
         Overdispersion :math:`\sigma^2` (years).
 
     Returns
     -------
-    mu : ndarray, shape (n,)
+    mu : ndarray, shape like ``level``
         Expected increments.
-    cov : ndarray, shape (n, n)
+    cov : ndarray, shape (n, n) or (D, n, n)
         Their covariance.
     """
-    prev_level = np.concatenate(([0.0], level[:-1]))
-    dt = np.diff(data.t, prepend=0.0)
-    mu = level - prev_level
+    level = np.asarray(level, dtype=float)
+    rate = np.asarray(rate, dtype=float)
+    zero = np.zeros(level.shape[:-1] + (1,))
+    mu = level - np.concatenate((zero, level[..., :-1]), axis=-1)
     mu_pos = np.maximum(mu, 0.0)
-    lam = mu_pos / np.maximum(dt, 1e-9)
-    cov = sigma2 * np.outer(lam, lam) * data.q
-    diag = np.zeros_like(mu)
-    if np.isfinite(data.base) and data.base > 0:
-        diag += mu_pos / data.base
+    lam = mu_pos / np.maximum(np.diff(data.t, prepend=0.0), 1e-9)
+    s2 = np.asarray(sigma2, dtype=float)[..., None, None]
+    cov = s2 * lam[..., :, None] * lam[..., None, :] * data.q
+    diag = mu_pos / data.base if (np.isfinite(data.base) and data.base > 0) else np.zeros_like(mu)
     meas = data.round_var + (rate * data.date_half) ** 2 / 3.0
-    diag += meas + np.concatenate(([0.0], meas[:-1]))
-    flat = cov.reshape(-1)
-    n = mu.size
-    flat[:: n + 1] += np.maximum(diag, 0.0) + VAR_FLOOR
-    flat[1 :: n + 1] -= meas[:-1]
-    flat[n :: n + 1] -= meas[:-1]
+    diag = diag + meas + np.concatenate((zero, meas[..., :-1]), axis=-1)
+    idx = np.arange(mu.shape[-1])
+    cov[..., idx, idx] += np.maximum(diag, 0.0) + VAR_FLOOR
+    cov[..., idx[1:], idx[:-1]] -= meas[..., :-1]
+    cov[..., idx[:-1], idx[1:]] -= meas[..., :-1]
     return mu, cov
 
 
@@ -294,23 +293,9 @@ def loglik_batch(
         out[:] = 0.0
         return out
     d = np.diff(data.y, prepend=0.0)
-    dt = np.diff(data.t, prepend=0.0)
-    idx = np.arange(n)
     for lo in range(0, n_draws, chunk):
         sl = slice(lo, min(lo + chunk, n_draws))
-        prev = np.concatenate((np.zeros((level[sl].shape[0], 1)), level[sl, :-1]), axis=1)
-        mu = level[sl] - prev
-        mu_pos = np.maximum(mu, 0.0)
-        lam = mu_pos / np.maximum(dt, 1e-9)
-        cov = sigma2[sl, None, None] * lam[:, :, None] * lam[:, None, :] * data.q[None]
-        diag = np.zeros_like(mu)
-        if np.isfinite(data.base) and data.base > 0:
-            diag += mu_pos / data.base
-        meas = data.round_var[None, :] + (rate[sl] * data.date_half[None, :]) ** 2 / 3.0
-        diag += meas + np.concatenate((np.zeros((meas.shape[0], 1)), meas[:, :-1]), axis=1)
-        cov[:, idx, idx] += np.maximum(diag, 0.0) + VAR_FLOOR
-        cov[:, idx[1:], idx[:-1]] -= meas[:, :-1]
-        cov[:, idx[:-1], idx[1:]] -= meas[:, :-1]
+        mu, cov = increment_moments(level[sl], rate[sl], data, sigma2[sl])
         resid = d[None, :] - mu
         with np.errstate(invalid="ignore"):
             sign, logdet = np.linalg.slogdet(cov)
