@@ -649,8 +649,11 @@ def target_date_chart(target_date: TargetDate, ax=None, deadline=DEADLINE, *, la
         return ax
     months = first.to_period("M").value_counts().sort_index()
     idx = months.index.to_timestamp()
-    ax.bar(idx, months.to_numpy() / target_date.n_paths, width=25, color=_BLUE, alpha=0.6, align="edge")
-    ax.yaxis.set_major_formatter(lambda v, _: fmt_pct(v, lang, 0))
+    monthly = months.to_numpy() / target_date.n_paths
+    ax.bar(idx, monthly, width=25, color=_BLUE, alpha=0.6, align="edge")
+    # Monthly probabilities are small: show a decimal where whole percents would repeat.
+    digits = 0 if monthly.max() >= 0.05 else 1
+    ax.yaxis.set_major_formatter(lambda v, _: fmt_pct(v, lang, digits))
     ax.set_ylabel("per bulan" if lang == "id" else "per month")
     ax2 = ax.twinx()
     cdf = target_date.cdf("MS")
