@@ -67,7 +67,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from .fitting import FitWarning, fit, fit_province
+from .fitting import FitWarning, fit, fit_province, region_label
 from .timeaxis import ROLLOUT_START
 
 __all__ = [
@@ -277,16 +277,6 @@ class _FitCache:
         return fits[code]
 
 
-def _label(observations: pd.DataFrame, regions: pd.DataFrame | None, code: str) -> tuple[str, str]:
-    if regions is not None:
-        reg = regions[regions["region_code"].astype(str) == code]
-        if len(reg):
-            kind = str(reg["kind"].iloc[0]) if "kind" in reg else ""
-            return str(reg["name"].iloc[0]), "province" if kind == "province" else "regency"
-    rows = observations[observations["region_code"] == code]
-    return str(rows["region_name"].iloc[-1]), str(rows["level"].iloc[-1])
-
-
 def _model_predictions(cache, code, cut, test, n_paths, seed):
     """(model name, status, p10, p50, p90 arrays, message) for the test dates."""
     n = len(test)
@@ -354,7 +344,7 @@ def backtest(
         pts = usable_points(observations, code)
         if len(pts) < max(MIN_POINTS, int(min_train) + 1):
             continue
-        name, level = _label(observations, regions, code)
+        name, level = region_label(observations, regions, code)
         for n_train in range(int(min_train), len(pts)):
             train, test = pts.iloc[:n_train], pts.iloc[n_train:]
             cut = pd.Timestamp(train["date"].iloc[-1])

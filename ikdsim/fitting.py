@@ -133,8 +133,23 @@ def series_from_frame(observations: pd.DataFrame, region: str, *, start=ROLLOUT_
     )
 
 
-def _region_label(observations: pd.DataFrame, regions: pd.DataFrame | None, code: str) -> tuple[str, str]:
-    """Name and level of a region, from the observations or the regions table."""
+def region_label(observations: pd.DataFrame, regions: pd.DataFrame | None, code: str) -> tuple[str, str]:
+    """Name and level of a region: from the regions table, else its rows, else its code.
+
+    Parameters
+    ----------
+    observations : pandas.DataFrame
+        The observations frame.
+    regions : pandas.DataFrame or None
+        The regions table.
+    code : str
+        Region code.
+
+    Returns
+    -------
+    (str, str)
+        Name, and level (``national``, ``province`` or ``regency``).
+    """
     rows = observations[observations["region_code"] == code]
     if regions is not None and code in set(regions["region_code"]):
         reg = regions[regions["region_code"] == code].iloc[0]
@@ -552,7 +567,7 @@ def fit(
         fits = fit_province(observations, province, model=model, regions=regions, candidates=candidates, start=start)
         if code in fits:
             return fits[code]
-    name, level = _region_label(observations, regions, code)
+    name, level = region_label(observations, regions, code)
     data = series_from_frame(observations, code, start=start)
     if data.n == 0:
         raise ValueError(
@@ -627,7 +642,7 @@ def fit_province(
     series = {c: series_from_frame(observations, c, start=start) for c in units}
     labels = {}
     for c in units:
-        name, level = _region_label(observations, regions, c)
+        name, level = region_label(observations, regions, c)
         labels[c] = dict(region_code=c, region_name=name, level=level, start=start)
     informative = [c for c in units if series[c].n >= MIN_INFORMATIVE]
     models = candidates if model == "auto" else (get_model(model).name,)
@@ -754,8 +769,11 @@ def province_curve(labels: dict, prior: Prior, model: str, anchor: FitResult | N
     )
 
 
-def _of_province(frame: pd.DataFrame | None, province: str) -> pd.DataFrame | None:
-    """The rows of a frame that belong to one province (its own row and its regencies)."""
+def of_province(frame: pd.DataFrame | None, province: str) -> pd.DataFrame | None:
+    """The rows of a frame that belong to one province (its own row and its regencies).
+
+    For ``"ID"`` (the nation) these are just the nation's own rows.
+    """
     if frame is None:
         return None
     code = frame["region_code"].astype(str)
@@ -769,7 +787,7 @@ def _fit_province_safe(observations, province, regions, model, candidates, start
     except Exception as exc:  # noqa: BLE001 - one province failing never stops the batch
         out = {}
         for c in province_units(observations, province, regions):
-            name, level = _region_label(observations, regions, c)
+            name, level = region_label(observations, regions, c)
             labels = dict(region_code=c, region_name=name, level=level, start=start)
             out[c] = failed_result(c, labels, series_from_frame(observations, c, start=start),
                                    Prior.default(("sigma2",)), FALLBACK_MODEL, f"province fit failed: {exc}")
@@ -813,7 +831,7 @@ def fit_all(
         codes |= set(regions["region_code"].astype(str))
     candidates = tuple(candidates)
     provinces = sorted({c.split(".")[0] for c in codes if c != "ID"})
-    jobs = [(_of_province(observations, p), p, _of_province(regions, p), model, candidates, start) for p in provinces]
+    jobs = [(of_province(observations, p), p, of_province(regions, p), model, candidates, start) for p in provinces]
     workers = (os.cpu_count() or 1) if n_jobs <= 0 else n_jobs
     out: dict[str, FitResult] = {}
     if workers > 1 and len(jobs) > 1:
@@ -827,7 +845,7 @@ def fit_all(
         try:
             out["ID"] = fit(observations, "ID", model=model, regions=regions, pool=False, candidates=candidates, start=start)
         except Exception as exc:  # noqa: BLE001
-            name, level = _region_label(observations, regions, "ID")
+            name, level = region_label(observations, regions, "ID")
             out["ID"] = failed_result("ID", dict(region_code="ID", region_name=name, level=level, start=start),
                                       series_from_frame(observations, "ID", start=start), Prior.default(("sigma2",)),
                                       FALLBACK_MODEL, f"fit failed: {exc}")

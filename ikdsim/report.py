@@ -1046,6 +1046,7 @@ def summary_table(
     regions: pd.DataFrame | None = None,
     *,
     fits: Mapping[str, FitResult] | None = None,
+    forecasts: Mapping[str, Forecast] | None = None,
     codes: Sequence[str] | None = None,
     target: float = TARGET,
     deadline: str = "2025-12-31",
@@ -1065,6 +1066,8 @@ def summary_table(
     observations, regions : pandas.DataFrame
     fits : mapping of str to FitResult, optional
         Fits already made (``ikdsim run`` caches them); default: fit here.
+    forecasts : mapping of str to Forecast, optional
+        Forecasts already made from ``fits`` (same horizon, paths and seed).
     codes : sequence of str, optional
         Regions to tabulate (default: :func:`ikdsim.summary.default_codes`).
     target, deadline, until, n_paths, seed
@@ -1074,8 +1077,8 @@ def summary_table(
     -------
     pandas.DataFrame
     """
-    table = forecast_table(observations, regions, fits=fits, codes=codes, target=target, deadline=deadline,
-                           until=until, n_paths=n_paths, seed=seed, at=[deadline])  # fmt: skip
+    table = forecast_table(observations, regions, fits=fits, forecasts=forecasts, codes=codes, target=target,
+                           deadline=deadline, until=until, n_paths=n_paths, seed=seed, at=[deadline])  # fmt: skip
     p10, p50, p90 = at_columns(deadline)
     table = table.rename(columns={p10: "share_at_deadline_p10", p50: "share_at_deadline", p90: "share_at_deadline_p90"})
     for col in ("last_date", "p10", "p50", "p90", "reached_on"):
@@ -1175,16 +1178,17 @@ def province_overview(
             warnings.simplefilter("ignore", RuntimeWarning)
             fits = fit_province(obs, province, regions=regions)
     codes = [c for c in fits if c == province or c.startswith(province + ".")]
+    # Forecast every region once: the small multiples and the summary share the paths.
+    all_fc = {c: fits[c].forecast(until=until, n_paths=n_paths, seed=seed) for c in codes if fits[c].status != "failed"}
     if summary_path and Path(summary_path).is_file():
         summary = pd.read_csv(summary_path, dtype={"region_code": str})
         summary = summary[summary["region_code"].isin(codes)].reset_index(drop=True)
     else:
-        summary = summary_table(obs, regions, fits=fits, codes=codes, target=target, deadline=deadline,
-                                until=until, n_paths=n_paths, seed=seed)  # fmt: skip
-    forecasts = {c: fits[c].forecast(until=until, n_paths=n_paths, seed=seed)
-                 for c in codes if c != province and fits[c].status != "failed"}  # fmt: skip
+        summary = summary_table(obs, regions, fits=fits, forecasts=all_fc, codes=codes, target=target,
+                                deadline=deadline, until=until, n_paths=n_paths, seed=seed)  # fmt: skip
+    forecasts = {c: fc for c, fc in all_fc.items() if c != province}
     pf = fits.get(province)
-    pfc = None if pf is None or pf.status == "failed" else pf.forecast(until=until, n_paths=n_paths, seed=seed)
+    pfc = all_fc.get(province)
     psum = {} if pf is None else key_numbers(pf, pfc, target=target, deadline=deadline, n_paths=n_paths, seed=seed)
     return ProvinceOverview(province, obs, summary, forecasts, pfc, psum, target, deadline, lang, links)
 

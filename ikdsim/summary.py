@@ -68,17 +68,16 @@ Shares are fractions 0-1; missing values are ``null``.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ProcessPoolExecutor
-
 import math
+import os
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
 
-from .fitting import fit_all
-from .forecast import TARGET
+from .fitting import fit_all, of_province, region_label
+from .forecast import TARGET, Forecast
 from .results import FitResult
 
 __all__ = [
@@ -123,20 +122,6 @@ def default_codes(observations: pd.DataFrame, regions: pd.DataFrame | None = Non
     and the nation ``ID`` if present; ``ID`` first, then by code.
     """
     return _known_codes(observations, regions)
-
-
-def _label(code: str, observations: pd.DataFrame, regions: pd.DataFrame | None) -> tuple[str, str]:
-    """Name and level of a region without a fit (from the regions table or the rows)."""
-    if regions is not None:
-        reg = regions[regions["region_code"].astype(str) == code]
-        if len(reg):
-            kind = str(reg["kind"].iloc[0]) if "kind" in reg else ""
-            name = str(reg["name"].iloc[0]) if "name" in reg else code
-            return name, "province" if kind == "province" else "regency"
-    rows = observations[observations["region_code"] == code]
-    if len(rows):
-        return str(rows["region_name"].iloc[-1]), str(rows["level"].iloc[-1])
-    return code, "national" if code == "ID" else ("province" if "." not in code else "regency")
 
 
 def _last_usable(code: str, observations: pd.DataFrame) -> tuple[int, pd.Timestamp, float]:
@@ -190,6 +175,7 @@ def forecast_table(
     at: Sequence = (),
     fits: Mapping[str, FitResult] | None = None,
     n_jobs: int = 1,
+    forecasts: Mapping[str, Forecast] | None = None,
 ) -> pd.DataFrame:
     """Forecast many regions at once: one row per region (schema in the module docstring).
 
@@ -226,6 +212,9 @@ def forecast_table(
         in the mapping gets a ``failed`` row.  Default: fit the requested regions here.
         Given the same fits, the table is the same as when it fits them itself.
 
+    forecasts : mapping of str to Forecast, optional
+        Forecasts already made from ``fits`` (same ``until``, ``n_paths`` and ``seed``):
+        used instead of forecasting again.
     n_jobs : int
         Provinces fitted and forecast in parallel processes (1: in this process; 0 or less:
         every core).  Each region's paths depend only on the seed and its code, so the
@@ -276,7 +265,7 @@ def forecast_table(
         kwargs = dict(model=model, target=target, deadline=deadline, until=until, n_paths=n_paths, seed=seed, at=at)
         with ProcessPoolExecutor(max_workers=min(workers, len(groups))) as pool:
             futures = [
-                pool.submit(forecast_table, _rows_of(observations, key), _rows_of(regions, key), codes=group, **kwargs)
+                pool.submit(forecast_table, of_province(observations, key), of_province(regions, key), codes=group, **kwargs)
                 for key, group in groups.items()
             ]
             parts = pd.concat([f.result() for f in futures])
@@ -289,7 +278,7 @@ def forecast_table(
         fit_error = ""
     rows = []
     for code in wanted:
-        name, level = _label(code, observations, regions)
+        name, level = region_label(observations, regions, code)
         row = _empty_row(code, name, level, target, at)
         n, last_date, last_share = _last_usable(code, observations)
         row.update(n_obs=n, last_date=last_date, last_share=last_share)
@@ -309,7 +298,8 @@ def forecast_table(
             rows.append(row)
             continue
         try:
-            row.update(_forecast_row(fit, target, deadline, until, n_paths, seed, at))
+            fc = (forecasts or {}).get(code)
+            row.update(_forecast_row(fit, target, deadline, until, n_paths, seed, at, fc))
         except Exception as exc:  # noqa: BLE001 - one region failing never stops the batch
             row["message"] = f"forecast failed: {exc}"
             rows.append(row)
@@ -331,14 +321,6 @@ def forecast_table(
     return table
 
 
-def _rows_of(frame: pd.DataFrame | None, key: str) -> pd.DataFrame | None:
-    """The rows of a frame for one province (its row and its regencies) or the nation."""
-    if frame is None:
-        return None
-    code = frame["region_code"].astype(str)
-    return frame[code == key] if key == "ID" else frame[(code == key) | code.str.startswith(key + ".")]
-
-
 def _fit_wanted(observations, regions, wanted, model) -> tuple[dict, str]:
     """Fit the provinces of the wanted codes (whole, for pooling) and the nation if wanted."""
     provinces = {c.split(".")[0] for c in wanted if c != "ID"}
@@ -357,8 +339,8 @@ def _date_or_nat(d) -> pd.Timestamp:
     return pd.NaT if d is None else pd.Timestamp(d)
 
 
-def _forecast_row(fit, target, deadline, until, n_paths, seed, at) -> dict:
-    fc = fit.forecast(until=until, n_paths=int(n_paths), seed=seed)
+def _forecast_row(fit, target, deadline, until, n_paths, seed, at, fc=None) -> dict:
+    fc = fc if fc is not None else fit.forecast(until=until, n_paths=int(n_paths), seed=seed)
     td = fc.target_date(target)
     out = dict(
         p10=_date_or_nat(td.p10), p50=_date_or_nat(td.p50), p90=_date_or_nat(td.p90),
