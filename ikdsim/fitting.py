@@ -9,15 +9,18 @@ rows are left out; the series starts from zero at the rollout) times the priors 
 :mod:`ikdsim.priors`.  The optimisation runs on an unconstrained scale (each parameter
 mapped through its bounds by ``model.transform``: the ceiling lies between the last observed
 share and 1), where the density includes the Jacobian of the map (:func:`log_jacobian`),
-with BFGS from several starts (scipy); the covariance is the inverse of the numerical
-Hessian there (statsmodels' ``approx_hess3``): a Laplace approximation, which forecasts
-correct by importance sampling (:mod:`ikdsim.posterior`).
+with a damped Newton method from several starts, run for many regions side by side
+(:mod:`ikdsim.batchfit`, on the Kalman-filter form of the likelihood in
+:mod:`ikdsim.statespace`); the covariance is the inverse of the finite-difference Hessian
+there: a Laplace approximation, which forecasts correct by importance sampling
+(:mod:`ikdsim.posterior`).  A province or a nation is fitted model by model, every region
+at once (:func:`fit_models`), which is what makes a national batch fast.
 
 Why not statsmodels' ``GenericLikelihoodModel``?  It would give a summary table for free,
 but the fits here need bounded parameters, priors whose centre is estimated across regions,
 a covariance on the transformed scale (so that draws respect the bounds), and a fast loop
 over hundreds of regions; all of these fight its interface.  We use statsmodels' numerical
-derivatives and table formatting, and scipy's optimisers, directly.
+derivatives and table formatting directly.
 
 Model choice
 ------------
@@ -56,15 +59,16 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
-from scipy import optimize
-from statsmodels.tools.numdiff import approx_fprime, approx_hess3
+from statsmodels.tools.numdiff import approx_fprime
 
-from .likelihood import DATE_HALF_WIDTH_DAYS, SeriesData, loglik, loglik_batch
+from .batchfit import BAD, BatchProblem, find_modes
+from .likelihood import DATE_HALF_WIDTH_DAYS, SeriesData, loglik_batch
+from .statespace import StackedSeries, filter_loglik
 from .models import CANDIDATES, get_model
 from .priors import PRIOR_SCALE, Prior, estimate_prior, from_prior_scale, to_prior_scale
 from .results import FitResult
@@ -85,6 +89,11 @@ MIN_INFORMATIVE = 3
 
 #: Candidates with a smaller Akaike weight are left out of forecast averaging.
 MIN_WEIGHT = 0.01
+
+#: From this many points at once, :func:`log_posterior_batch` evaluates the likelihood by
+#: the Kalman filter (:mod:`ikdsim.statespace`, O(n) per point, vectorised) rather than
+#: by dense factorisations (cheaper for a few points): the same number either way.
+FILTER_FROM_DRAWS = 64
 
 #: Model used where no comparison is possible and no province choice exists.
 FALLBACK_MODEL = "bass"
@@ -257,25 +266,13 @@ def log_posterior_batch(model, data: SeriesData, prior: Prior, z: np.ndarray) ->
     cols = [theta[:, i : i + 1] for i in range(k)]
     level = model.anchored(data.t, *cols)
     rate = model.rate(data.t, *cols)
-    ll = loglik_batch(level, rate, data, sigma2)
+    if z.shape[0] >= FILTER_FROM_DRAWS and data.n and data.memory > 0:
+        ll = filter_loglik(level[None], rate[None], StackedSeries.from_series([data]), sigma2[None])[0]
+    else:
+        ll = loglik_batch(level, rate, data, sigma2)
     lp = prior.logpdf({**{n: theta[:, i] for i, n in enumerate(model.param_names)}, "sigma2": sigma2})
     out = ll + lp + log_jacobian(model, z, theta)
     return np.where(np.isfinite(out), out, -np.inf)
-
-
-def _neg_log_post(x: np.ndarray, model, data: SeriesData, prior: Prior) -> float:
-    """Negative log posterior at one point (the optimiser's objective).
-
-    The same density as :func:`log_posterior_batch`, with a single Cholesky factorisation:
-    cheaper than the batched form for one point.
-    """
-    k = len(model.param_names)
-    theta = model.untransform(x[None, :k])[0]
-    s2 = float(np.exp(np.clip(x[k], -30, 10)))
-    ll = loglik(model.anchored(data.t, *theta), model.rate(data.t, *theta), data, s2)
-    lp = prior.logpdf({**dict(zip(model.param_names, theta)), "sigma2": s2})
-    value = -(ll + lp + log_jacobian(model, x[None, :], theta[None, :])[0])
-    return float(value) if np.isfinite(value) else 1e12
 
 
 def _starts(model, data: SeriesData, prior: Prior) -> list[np.ndarray]:
@@ -343,43 +340,86 @@ def fit_model(
         Status ``ok`` or ``sparse`` by the number of observations, ``failed`` (with NaN
         parameters and a message) when the optimiser fails.
     """
-    base_model = get_model(model)
     if data.n == 0:
         raise ValueError(f"region {region_code!r} has no usable observation to fit")
+    labels = dict(region_code=region_code, region_name=region_name, level=level, start=start)
+    return fit_models([data], model, priors=[prior], labels=[labels])[0]
+
+
+def fit_models(
+    series: Sequence[SeriesData],
+    model,
+    *,
+    priors: Sequence[Prior | None] | None = None,
+    labels: Sequence[Mapping] | None = None,
+) -> list[FitResult]:
+    """Fit one growth model to many regions at once (what :func:`fit_model` does for one).
+
+    Every region's posterior mode is found from each of its starting points
+    (:func:`_starts`) by the batched Newton method of :mod:`ikdsim.batchfit`, all regions and
+    starts side by side; each region keeps its best.
+
+    Parameters
+    ----------
+    series : sequence of SeriesData
+        Each region's usable observations (each with at least one).
+    model : str or GrowthModel
+        The growth model.
+    priors : sequence of Prior or None, optional
+        One per region (None: :meth:`Prior.default`).
+    labels : sequence of dict, optional
+        One per region: ``region_code``, ``region_name``, ``level``, ``start``.
+
+    Returns
+    -------
+    list of FitResult
+        In the order of ``series``.
+    """
+    base_model = get_model(model)
     names = tuple(base_model.param_names) + ("sigma2",)
-    prior = prior or Prior.default(names)
-    bm = bounded_model(base_model, _ceiling_floor(data))
-    objective = lambda x: _neg_log_post(x, bm, data, prior)  # noqa: E731
-    best = None
-    for x0 in _starts(bm, data, prior):
-        res = optimize.minimize(objective, x0, method="BFGS", options={"maxiter": 400, "gtol": 1e-6})
-        if best is None or res.fun < best.fun:
-            best = res
+    count = len(series)
+    priors = [p or Prior.default(names) for p in (priors or [None] * count)]
+    labels = list(labels or [{} for _ in range(count)])
+    for data, lab in zip(series, labels):
+        if data.n == 0:
+            raise ValueError(f"region {lab.get('region_code', '')!r} has no usable observation to fit")
+    bms = [bounded_model(base_model, _ceiling_floor(data)) for data in series]
+    owner, starts = [], []
+    for i, (bm, data, prior) in enumerate(zip(bms, series, priors)):
+        for x0 in _starts(bm, data, prior):
+            owner.append(i)
+            starts.append(x0)
+    owner = np.asarray(owner, dtype=int)
+    results: list[FitResult | None] = [None] * count
+    if owner.size:
+        problem = BatchProblem.build([bms[i] for i in owner], [series[i] for i in owner], [priors[i] for i in owner])
+        modes = find_modes(problem, np.asarray(starts))
+        best: dict[int, int] = {}
+        for row, i in enumerate(owner):
+            if i not in best or modes.fun[row] < modes.fun[best[i]]:
+                best[i] = row
+        for i, row in best.items():
+            if modes.fun[row] < BAD:
+                results[i] = _result_at_mode(
+                    bms[i], series[i], priors[i], modes.z[row], modes.hess[row], modes.grad[row],
+                    bool(modes.converged[row]), float(modes.loglik[row]), labels[i],
+                )
+    out = []
+    for i in range(count):
+        if results[i] is None:
+            lab = {"start": ROLLOUT_START, **labels[i]}
+            results[i] = failed_result(
+                lab.get("region_code", ""), lab, series[i], priors[i], base_model.name,
+                "the optimiser found no finite likelihood",
+            )
+        out.append(results[i])
+    return out
+
+
+def _result_at_mode(bm, data: SeriesData, prior: Prior, z, hess, grad, converged: bool, ll: float, labels: Mapping) -> FitResult:
+    """The FitResult at a posterior mode: Laplace covariance, status, warnings."""
+    names = list(bm.param_names) + ["sigma2"]
     k = len(names)
-    common = dict(
-        region_code=region_code,
-        region_name=region_name,
-        model=bm,
-        data=data,
-        start=pd.Timestamp(start),
-        prior=prior,
-        level=level,
-        nobs=data.n,
-    )
-    nan_params = pd.Series(np.nan, index=list(names))
-    if best is None or not np.isfinite(best.fun) or best.fun >= 1e12:
-        return FitResult(
-            params=nan_params,
-            cov=pd.DataFrame(np.nan, index=list(names), columns=list(names)),
-            z=np.full(k, np.nan),
-            cov_z=np.full((k, k), np.nan),
-            loglik=np.nan,
-            status="failed",
-            message="the optimiser found no finite likelihood",
-            **common,
-        )
-    z = best.x
-    hess = approx_hess3(z, objective)
     warn: list[str] = []
     try:
         evals, evecs = np.linalg.eigh(0.5 * (hess + hess.T))
@@ -390,8 +430,6 @@ def fit_model(
     except np.linalg.LinAlgError:
         cov_z = np.full((k, k), np.nan)
         warn.append("information matrix could not be inverted")
-    grad_norm = float(np.max(np.abs(best.jac))) if best.jac is not None else np.inf
-    converged = bool(best.success) or grad_norm < 1e-3
     theta = _natural(bm, z)
     cov = _delta_cov(lambda x: _natural(bm, x), z, cov_z)
     # A ceiling within a hair of its floor or of 1 is a boundary solution: say so.
@@ -402,27 +440,32 @@ def fit_model(
         warn.append(f"the ceiling {bm.ceiling} is at {where}: a boundary solution")
     state = "ok" if data.n >= k + 2 else "sparse"
     if not converged:
-        warn.append(f"the optimiser did not converge ({best.message}; largest gradient {grad_norm:.2g})")
-    ll = loglik(
-        bm.anchored(data.t, *theta[:-1]), bm.rate(data.t, *theta[:-1]), data, float(theta[-1])
-    )
+        warn.append(f"the optimiser did not converge (largest gradient {float(np.max(np.abs(grad))):.2g})")
     message = {
         "ok": f"fitted on {data.n} observations of its own",
         "sparse": f"only {data.n} usable observation(s): the curve's shape comes from the prior "
         f"({prior.source}), its level from the data; wide uncertainty",
     }[state]
+    code = labels.get("region_code", "")
     for w in warn:
-        warnings.warn(f"{region_code} {bm.name}: {w}", FitWarning, stacklevel=2)
+        warnings.warn(f"{code} {bm.name}: {w}", FitWarning, stacklevel=3)
     return FitResult(
-        params=pd.Series(theta, index=list(names)),
-        cov=pd.DataFrame(cov, index=list(names), columns=list(names)),
-        z=z,
+        region_code=code,
+        region_name=labels.get("region_name", ""),
+        level=labels.get("level", "regency"),
+        start=pd.Timestamp(labels.get("start", ROLLOUT_START)),
+        model=bm,
+        data=data,
+        prior=prior,
+        nobs=data.n,
+        params=pd.Series(theta, index=names),
+        cov=pd.DataFrame(cov, index=names, columns=names),
+        z=np.asarray(z, dtype=float),
         cov_z=cov_z,
-        loglik=float(ll),
+        loglik=ll,
         status=state,
         message=message,
         warnings=tuple(warn),
-        **common,
     )
 
 
@@ -468,6 +511,60 @@ def compare(fits: Mapping[str, FitResult]) -> pd.DataFrame:
     return table.sort_values(["delta", "k"], na_position="last")
 
 
+def _needed_models(data: SeriesData, model, candidates: tuple[str, ...], fallback: str) -> tuple[str, ...]:
+    """The models to fit for one region: the one asked for, every candidate, or the fallback."""
+    if model != "auto":
+        return (get_model(model).name,)
+    return (fallback,) if _too_few(data, candidates) else candidates
+
+
+def _too_few(data: SeriesData, candidates: tuple[str, ...]) -> bool:
+    """True when no candidate has an AICc (observations <= parameters + 1 for all)."""
+    smallest = min(len(get_model(c).param_names) + 1 for c in candidates)
+    return data.n < smallest + 2
+
+
+def _assemble(data: SeriesData, model, candidates: tuple[str, ...], fits: dict[str, FitResult], fallback: str, labels: dict, refit) -> FitResult:
+    """One region's result from its fits of :func:`_needed_models`: the choice by AICc.
+
+    ``refit(name)`` fits a model that is wanted but was not fitted (the fallback when it is
+    not a candidate).
+    """
+    if model != "auto":
+        best = fits[get_model(model).name]
+        _rewarn(best, labels)
+        return best
+    if _too_few(data, candidates):
+        best = fits[fallback]
+        why = f"too few observations to compare models by AICc: using {fallback} (the province's model or the default)"
+        _rewarn(best, labels)
+        return dataclasses.replace(best, message=f"{best.message}; {why}")
+    table = compare(fits)
+    defined = table["criterion"].iloc[0] == "aicc" and table["status"].iloc[0] != "failed"
+    chosen = table.index[0] if defined else fallback
+    if chosen not in fits:
+        fits[chosen] = refit(chosen)
+    best = fits[chosen]
+    why = (
+        f"chosen by AICc among {', '.join(n for n in fits if n in candidates)}"
+        if defined
+        else f"too few observations to compare models by AICc: using {chosen} (the province's model or the default)"
+    )
+    _rewarn(best, labels)
+    alternatives = None
+    if defined:
+        keep = table.index[(table["weight"] >= MIN_WEIGHT) & (table["status"] != "failed")]
+        alternatives = {name: fits[name] for name in keep}
+        if len(alternatives) > 1:
+            why += f"; forecasts average {', '.join(alternatives)} by Akaike weight"
+    return dataclasses.replace(best, comparison=table, message=f"{best.message}; {why}", alternatives=alternatives)
+
+
+def _rewarn(fit_: FitResult, labels: dict) -> None:
+    for w in fit_.warnings:
+        warnings.warn(f"{labels.get('region_code', '')} {fit_.model_name}: {w}", FitWarning, stacklevel=4)
+
+
 def _choose(
     data: SeriesData,
     model,
@@ -478,41 +575,15 @@ def _choose(
 ) -> FitResult:
     """Fit one model, or every candidate and keep the best by AICc (``model="auto"``)."""
     prior_for = lambda name: (priors or {}).get(name)  # noqa: E731
-    if model != "auto":
-        name = get_model(model).name
-        return fit_model(data, name, prior=prior_for(name), **labels)
     candidates = tuple(candidates)
-    smallest = min(len(get_model(c).param_names) + 1 for c in candidates)
-    if data.n < smallest + 2:
-        # No candidate has an AICc: no comparison to make, so fit the fallback only.
-        best = fit_model(data, fallback, prior=prior_for(fallback), **labels)
-        why = f"too few observations to compare models by AICc: using {fallback} (the province's model or the default)"
-        return dataclasses.replace(best, message=f"{best.message}; {why}")
-    fits = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FitWarning)
-        for name in candidates:
-            fits[name] = fit_model(data, name, prior=prior_for(name), **labels)
-    table = compare(fits)
-    defined = table["criterion"].iloc[0] == "aicc" and table["status"].iloc[0] != "failed"
-    chosen = table.index[0] if defined else fallback
-    if chosen not in fits:
-        fits[chosen] = fit_model(data, chosen, prior=prior_for(chosen), **labels)
-    best = fits[chosen]
-    why = (
-        f"chosen by AICc among {', '.join(fits)}"
-        if defined
-        else f"too few observations to compare models by AICc: using {chosen} (the province's model or the default)"
-    )
-    for w in best.warnings:
-        warnings.warn(f"{labels.get('region_code', '')} {chosen}: {w}", FitWarning, stacklevel=3)
-    alternatives = None
-    if defined:
-        keep = table.index[(table["weight"] >= MIN_WEIGHT) & (table["status"] != "failed")]
-        alternatives = {name: fits[name] for name in keep}
-        if len(alternatives) > 1:
-            why += f"; forecasts average {', '.join(alternatives)} by Akaike weight"
-    return dataclasses.replace(best, comparison=table, message=f"{best.message}; {why}", alternatives=alternatives)
+
+    def refit(name):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FitWarning)
+            return fit_model(data, name, prior=prior_for(name), **labels)
+
+    fits = {name: refit(name) for name in _needed_models(data, model, candidates, fallback)}
+    return _assemble(data, model, candidates, fits, fallback, labels, refit)
 
 
 def fit(
@@ -637,68 +708,137 @@ def fit_province(
         Every unit (province first), each with status ``ok``, ``sparse``,
         ``province_curve`` or ``failed``.  A unit that fails does not stop the others.
     """
-    candidates = tuple(candidates)
-    units = province_units(observations, province, regions)
-    series = {c: series_from_frame(observations, c, start=start) for c in units}
-    labels = {}
-    for c in units:
-        name, level = region_label(observations, regions, c)
-        labels[c] = dict(region_code=c, region_name=name, level=level, start=start)
-    informative = [c for c in units if series[c].n >= MIN_INFORMATIVE]
-    models = candidates if model == "auto" else (get_model(model).name,)
+    return fit_provinces(observations, [province], model=model, regions=regions, candidates=candidates, start=start)
 
-    # Stage 1: informative units with the default prior, every model in play.
-    stage1: dict[str, dict[str, FitResult]] = {}
+
+def _fit_batch(requests: list[tuple[str, SeriesData, Prior | None, dict]], name: str) -> dict[str, FitResult | Exception]:
+    """Fit one model to many units at once; if the batch fails, unit by unit."""
+    if not requests:
+        return {}
+    codes = [r[0] for r in requests]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
-        for c in informative:
-            stage1[c] = {}
-            for m in models:
-                try:
-                    stage1[c][m] = fit_model(series[c], m, **labels[c])
-                except Exception:  # noqa: BLE001 - one unit failing never stops the province
-                    continue
-
-    # The province's model: the best mean Akaike weight over its informative units.
-    group_model = models[0] if len(models) == 1 else FALLBACK_MODEL
-    if model == "auto" and stage1:
-        weights = pd.concat(
-            [compare(f)["weight"] for f in stage1.values() if f], axis=1
-        ).mean(axis=1)
-        if weights.notna().any():
-            group_model = str(weights.idxmax())
-
-    # Stage 2: a prior per model from the informative units.
-    priors: dict[str, Prior] = {}
-    for m in models:
-        names = tuple(get_model(m).param_names) + ("sigma2",)
-        est, var, used = [], [], []
-        for c in informative:
-            f = stage1.get(c, {}).get(m)
-            if f is None or f.status == "failed":
-                continue
-            e, v = _prior_scale_estimates(f)
-            est.append(e)
-            var.append(v)
-            used.append(c)
-        priors[m] = estimate_prior(est, var, names, source=f"pooled:{province} ({len(used)} units)", units=tuple(used))
-
-    # Stage 3: every unit with the pooled prior.
-    results: dict[str, FitResult] = {}
-    for c in units:
         try:
-            if series[c].n == 0:
-                continue
-            results[c] = _choose(series[c], model, models, priors, group_model, labels[c])
-        except Exception as exc:  # noqa: BLE001
-            results[c] = failed_result(c, labels[c], series[c], priors[group_model], group_model, f"fit failed: {exc}")
+            fits = fit_models([r[1] for r in requests], name, priors=[r[2] for r in requests], labels=[r[3] for r in requests])
+            return dict(zip(codes, fits))
+        except Exception:  # noqa: BLE001 - one unit's failure must not fail the others
+            out: dict[str, FitResult | Exception] = {}
+            for code, data, prior, labels in requests:
+                try:
+                    out[code] = fit_models([data], name, priors=[prior], labels=[labels])[0]
+                except Exception as exc:  # noqa: BLE001
+                    out[code] = exc
+            return out
+
+
+def fit_provinces(
+    observations: pd.DataFrame,
+    provinces: Iterable[str],
+    *,
+    model: str = "auto",
+    regions: pd.DataFrame | None = None,
+    candidates: Iterable[str] = CANDIDATES,
+    start=ROLLOUT_START,
+) -> dict[str, FitResult]:
+    """:func:`fit_province` for several provinces, every model fitted to all their units at once.
+
+    The stages of the module docstring run province by province in their logic, but each
+    model's fits are one batch (:func:`fit_models`) over every unit of every province.
+
+    Parameters
+    ----------
+    observations : pandas.DataFrame
+        The observations frame.
+    provinces : iterable of str
+        Province codes.
+    model, regions, candidates, start
+        As for :func:`fit_province`.
+
+    Returns
+    -------
+    dict of str to FitResult
+        Every unit of every province.
+    """
+    candidates = tuple(candidates)
+    provinces = list(provinces)
+    models = candidates if model == "auto" else (get_model(model).name,)
+    units, series, labels = {}, {}, {}
+    for p in provinces:
+        units[p] = province_units(observations, p, regions)
+        for c in units[p]:
+            series[c] = series_from_frame(observations, c, start=start)
+            name, level = region_label(observations, regions, c)
+            labels[c] = dict(region_code=c, region_name=name, level=level, start=start)
+    informative = {p: [c for c in units[p] if series[c].n >= MIN_INFORMATIVE] for p in provinces}
+
+    # Stage 1: informative units with the default prior, every model in play.
+    stage1: dict[str, dict[str, FitResult]] = {c: {} for p in provinces for c in informative[p]}
+    for m in models:
+        done = _fit_batch([(c, series[c], None, labels[c]) for p in provinces for c in informative[p]], m)
+        for c, f in done.items():
+            if isinstance(f, FitResult):
+                stage1[c][m] = f
+
+    # The province's model (best mean Akaike weight) and a prior per model (stage 2).
+    group_model, priors = {}, {}
+    for p in provinces:
+        group_model[p] = models[0] if len(models) == 1 else FALLBACK_MODEL
+        fitted = [stage1[c] for c in informative[p] if stage1[c]]
+        if model == "auto" and fitted:
+            weights = pd.concat([compare(f)["weight"] for f in fitted], axis=1).mean(axis=1)
+            if weights.notna().any():
+                group_model[p] = str(weights.idxmax())
+        priors[p] = {}
+        for m in models:
+            names = tuple(get_model(m).param_names) + ("sigma2",)
+            est, var, used = [], [], []
+            for c in informative[p]:
+                f = stage1[c].get(m)
+                if f is None or f.status == "failed":
+                    continue
+                e, v = _prior_scale_estimates(f)
+                est.append(e)
+                var.append(v)
+                used.append(c)
+            priors[p][m] = estimate_prior(est, var, names, source=f"pooled:{p} ({len(used)} units)", units=tuple(used))
+
+    # Stage 3: every unit with data, with its province's pooled prior; one batch per model.
+    wanted: dict[str, tuple[str, ...]] = {}
+    owner = {}
+    for p in provinces:
+        for c in units[p]:
+            owner[c] = p
+            if series[c].n:
+                wanted[c] = _needed_models(series[c], model, models, group_model[p])
+    stage3: dict[str, dict[str, FitResult | Exception]] = {c: {} for c in wanted}
+    for m in dict.fromkeys(m for need in wanted.values() for m in need):
+        done = _fit_batch([(c, series[c], priors[owner[c]][m], labels[c]) for c, need in wanted.items() if m in need], m)
+        for c, f in done.items():
+            stage3[c][m] = f
+    results: dict[str, FitResult] = {}
+    for c, fits in stage3.items():
+        p = owner[c]
+        try:
+            bad = [f for f in fits.values() if isinstance(f, Exception)]
+            if bad:
+                raise bad[0]
+
+            def refit(name, c=c, p=p):
+                return _fit_batch([(c, series[c], priors[p].get(name), labels[c])], name)[c]
+
+            results[c] = _assemble(series[c], model, models, dict(fits), group_model[p], labels[c], refit)
+        except Exception as exc:  # noqa: BLE001 - one unit failing never stops the province
+            results[c] = failed_result(c, labels[c], series[c], priors[p][group_model[p]], group_model[p], f"fit failed: {exc}")
 
     # Stage 4: units without data get the province curve.
-    anchor = results.get(province)
-    for c in units:
-        if series[c].n == 0:
-            results[c] = province_curve(labels[c], priors[group_model], group_model, anchor, series[c])
-    return {c: results[c] for c in units}
+    out: dict[str, FitResult] = {}
+    for p in provinces:
+        anchor = results.get(p)
+        for c in units[p]:
+            if series[c].n == 0:
+                results[c] = province_curve(labels[c], priors[p][group_model[p]], group_model[p], anchor, series[c])
+            out[c] = results[c]
+    return out
 
 
 def failed_result(code: str, labels: dict, data: SeriesData, prior: Prior, model: str, message: str) -> FitResult:
@@ -780,11 +920,20 @@ def of_province(frame: pd.DataFrame | None, province: str) -> pd.DataFrame | Non
     return frame[(code == province) | code.str.startswith(province + ".")]
 
 
-def _fit_province_safe(observations, province, regions, model, candidates, start) -> dict[str, FitResult]:
-    """:func:`fit_province`, turning a failure into ``failed`` results for every unit."""
+def _fit_provinces_safe(observations, provinces, regions, model, candidates, start) -> dict[str, FitResult]:
+    """:func:`fit_provinces`; if it fails, each province alone, and a failure becomes ``failed`` results."""
     try:
-        return fit_province(observations, province, model=model, regions=regions, candidates=candidates, start=start)
-    except Exception as exc:  # noqa: BLE001 - one province failing never stops the batch
+        return fit_provinces(observations, provinces, model=model, regions=regions, candidates=candidates, start=start)
+    except Exception:  # noqa: BLE001 - one province failing never stops the batch
+        if len(provinces) > 1:
+            out = {}
+            for p in provinces:
+                out.update(_fit_provinces_safe(observations, [p], regions, model, candidates, start))
+            return out
+    province = provinces[0]
+    try:
+        return fit_provinces(observations, [province], model=model, regions=regions, candidates=candidates, start=start)
+    except Exception as exc:  # noqa: BLE001
         out = {}
         for c in province_units(observations, province, regions):
             name, level = region_label(observations, regions, c)
@@ -792,6 +941,24 @@ def _fit_province_safe(observations, province, regions, model, candidates, start
             out[c] = failed_result(c, labels, series_from_frame(observations, c, start=start),
                                    Prior.default(("sigma2",)), FALLBACK_MODEL, f"province fit failed: {exc}")
         return out
+
+
+def _of_provinces(frame: pd.DataFrame | None, provinces: list[str]) -> pd.DataFrame | None:
+    """The rows of a frame that belong to any of these provinces."""
+    if frame is None:
+        return None
+    return pd.concat([of_province(frame, p) for p in provinces]) if provinces else frame.iloc[:0]
+
+
+def _split(provinces: list[str], sizes: Mapping[str, int], parts: int) -> list[list[str]]:
+    """Provinces in ``parts`` groups of about equal numbers of units (largest first)."""
+    groups: list[list[str]] = [[] for _ in range(parts)]
+    load = [0] * parts
+    for p in sorted(provinces, key=lambda p: -sizes.get(p, 0)):
+        i = int(np.argmin(load))
+        groups[i].append(p)
+        load[i] += sizes.get(p, 0) + 1
+    return [sorted(g) for g in groups if g]
 
 
 def fit_all(
@@ -831,16 +998,18 @@ def fit_all(
         codes |= set(regions["region_code"].astype(str))
     candidates = tuple(candidates)
     provinces = sorted({c.split(".")[0] for c in codes if c != "ID"})
-    jobs = [(of_province(observations, p), p, of_province(regions, p), model, candidates, start) for p in provinces]
     workers = (os.cpu_count() or 1) if n_jobs <= 0 else n_jobs
+    sizes = pd.Series([c.split(".")[0] for c in codes if c != "ID"]).value_counts().to_dict() if provinces else {}
+    groups = _split(provinces, sizes, max(1, min(workers, len(provinces))))
+    jobs = [(_of_provinces(observations, g), g, _of_provinces(regions, g), model, candidates, start) for g in groups]
     out: dict[str, FitResult] = {}
-    if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-            for part in pool.map(_fit_province_safe, *zip(*jobs)):
+    if len(jobs) > 1:
+        with ProcessPoolExecutor(max_workers=len(jobs)) as pool:
+            for part in pool.map(_fit_provinces_safe, *zip(*jobs)):
                 out.update(part)
     else:
         for job in jobs:
-            out.update(_fit_province_safe(*job))
+            out.update(_fit_provinces_safe(*job))
     if "ID" in codes:
         try:
             out["ID"] = fit(observations, "ID", model=model, regions=regions, pool=False, candidates=candidates, start=start)

@@ -1,0 +1,96 @@
+"""The Kalman-filter likelihood and the batched fitter against their dense references."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy import optimize, stats
+
+from ikdsim.batchfit import BatchProblem, find_modes
+from ikdsim.fitting import _starts, bounded_model, _ceiling_floor, fit_models, log_posterior_batch, series_from_frame
+from ikdsim.likelihood import loglik
+from ikdsim.models import get_model
+from ikdsim.posterior import _pareto_k
+from ikdsim.priors import Prior
+from ikdsim.statespace import StackedSeries, filter_loglik
+from ikdsim.synthetic import national_table
+
+
+def _series(pattern: str, n: int, seed: int):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = national_table(n, pattern=pattern, seed=seed, report_noise=0.01)
+    out = [series_from_frame(table.observations, c) for c in table.truths["region_code"]]
+    return [s for s in out if s.n]
+
+
+@pytest.mark.parametrize("pattern", ["news", "dukcapil"])
+def test_filter_equals_dense_likelihood(pattern):
+    series = _series(pattern, 12, seed=5)
+    stacked = StackedSeries.from_series(series)  # different lengths: padding must not count
+    model = get_model("gompertz")
+    rng = np.random.default_rng(1)
+    shape = (len(series), 4, 1)
+    k, r, t0 = rng.uniform(0.2, 0.9, shape), rng.uniform(0.3, 3.0, shape), rng.uniform(0.0, 5.0, shape)
+    s2 = np.exp(rng.uniform(-7, -1, shape[:2]))
+    t = stacked.t[:, None, :]
+    fast = filter_loglik(model.anchored(t, k, r, t0), model.rate(t, k, r, t0), stacked, s2)
+    for i, s in enumerate(series):
+        for p in range(4):
+            args = (k[i, p, 0], r[i, p, 0], t0[i, p, 0])
+            dense = loglik(model.anchored(s.t, *args), model.rate(s.t, *args), s, s2[i, p])
+            # rel 1e-6: some random parameter sets are absurd (log-likelihood near -1e9)
+            assert fast[i, p] == pytest.approx(dense, rel=1e-6, abs=1e-7)
+
+
+def test_filter_equals_dense_on_shipped_data(kaltim_obs):
+    codes = [c for c in kaltim_obs["region_code"].unique()]
+    series = [s for s in (series_from_frame(kaltim_obs, c) for c in codes) if s.n]
+    stacked = StackedSeries.from_series(series)
+    model = get_model("logistic")
+    args = (np.full((len(series), 1, 1), 0.35), np.full((len(series), 1, 1), 1.1), np.full((len(series), 1, 1), 2.5))
+    t = stacked.t[:, None, :]
+    fast = filter_loglik(model.anchored(t, *args), model.rate(t, *args), stacked, np.full((len(series), 1), 0.03))
+    dense = [loglik(model.anchored(s.t, 0.35, 1.1, 2.5), model.rate(s.t, 0.35, 1.1, 2.5), s, 0.03) for s in series]
+    np.testing.assert_allclose(fast[:, 0], dense, rtol=1e-9, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", ["logistic", "bass"])
+def test_batched_modes_match_scipy_on_the_dense_posterior(name):
+    series = _series("news", 8, seed=2)[:5]
+    base = get_model(name)
+    prior = Prior.default(tuple(base.param_names) + ("sigma2",))
+    bms = [bounded_model(base, _ceiling_floor(s)) for s in series]
+    starts = np.array([_starts(bm, s, prior)[0] for bm, s in zip(bms, series)])
+    modes = find_modes(BatchProblem.build(bms, series, [prior] * len(series)), starts)
+    for i, (bm, s) in enumerate(zip(bms, series)):
+        ref = optimize.minimize(lambda z: -log_posterior_batch(bm, s, prior, z[None, :])[0], starts[i],
+                                method="Nelder-Mead", options={"xatol": 1e-9, "fatol": 1e-11, "maxiter": 20000, "maxfev": 40000})
+        # Same optimum of the same (dense) density, or a better one.
+        assert modes.fun[i] <= ref.fun + 1e-6
+        if abs(modes.fun[i] - ref.fun) < 1e-6:
+            np.testing.assert_allclose(modes.z[i], ref.x, atol=2e-3)
+
+
+def test_fitting_together_equals_fitting_alone():
+    series = _series("dukcapil", 6, seed=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        together = fit_models(series, "logistic")
+        alone = [fit_models([s], "logistic")[0] for s in series]
+    for a, b in zip(together, alone):
+        np.testing.assert_allclose(a.z, b.z, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(a.cov_z, b.cov_z, rtol=1e-8)
+        assert a.loglik == pytest.approx(b.loglik, rel=1e-12)
+
+
+@pytest.mark.parametrize("shape", [0.2, 0.6, 1.0])
+def test_pareto_k_agrees_with_maximum_likelihood(shape):
+    rng = np.random.default_rng(3)
+    w = stats.genpareto.rvs(shape, size=5000, random_state=rng)
+    tail = np.sort(w)[-1000:]
+    ml = stats.genpareto.fit(tail - tail[0], floc=0.0)[0]
+    assert _pareto_k(w) == pytest.approx(ml, abs=0.08)
+    assert _pareto_k(w) == pytest.approx(shape, abs=0.15)
