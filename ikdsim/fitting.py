@@ -943,14 +943,14 @@ def _fit_provinces_safe(observations, provinces, regions, model, candidates, sta
         return out
 
 
-def _of_provinces(frame: pd.DataFrame | None, provinces: list[str]) -> pd.DataFrame | None:
+def of_provinces(frame: pd.DataFrame | None, provinces: list[str]) -> pd.DataFrame | None:
     """The rows of a frame that belong to any of these provinces."""
     if frame is None:
         return None
     return pd.concat([of_province(frame, p) for p in provinces]) if provinces else frame.iloc[:0]
 
 
-def _split(provinces: list[str], sizes: Mapping[str, int], parts: int) -> list[list[str]]:
+def split_provinces(provinces: list[str], sizes: Mapping[str, int], parts: int) -> list[list[str]]:
     """Provinces in ``parts`` groups of about equal numbers of units (largest first)."""
     groups: list[list[str]] = [[] for _ in range(parts)]
     load = [0] * parts
@@ -1000,8 +1000,8 @@ def fit_all(
     provinces = sorted({c.split(".")[0] for c in codes if c != "ID"})
     workers = (os.cpu_count() or 1) if n_jobs <= 0 else n_jobs
     sizes = pd.Series([c.split(".")[0] for c in codes if c != "ID"]).value_counts().to_dict() if provinces else {}
-    groups = _split(provinces, sizes, max(1, min(workers, len(provinces))))
-    jobs = [(_of_provinces(observations, g), g, _of_provinces(regions, g), model, candidates, start) for g in groups]
+    groups = split_provinces(provinces, sizes, max(1, min(workers, len(provinces))))
+    jobs = [(of_provinces(observations, g), g, of_provinces(regions, g), model, candidates, start) for g in groups]
     out: dict[str, FitResult] = {}
     if len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=len(jobs)) as pool:

@@ -34,7 +34,7 @@ import pandas as pd
 from scipy.signal import lfilter
 
 from .likelihood import rate_memory_matrix
-from .posterior import draw_parameters
+from .posterior import draw_steps, run_steps
 from .results import FitResult
 from .timeaxis import DAYS_PER_YEAR, to_dates, to_years
 
@@ -385,6 +385,19 @@ def draw_curves(
     sigma2 : ndarray, shape (n_paths, 1)
         Overdispersion per path.
     """
+    return _run_one(curve_steps(fit, t, n_paths, rng, method=method, average=average))
+
+
+def _run_one(steps):
+    """Run one generator of steps (:func:`ikdsim.posterior.run_steps`); raise its error."""
+    out = run_steps([steps])[0]
+    if isinstance(out, Exception):
+        raise out
+    return out
+
+
+def curve_steps(fit: FitResult, t: np.ndarray, n_paths: int, rng: np.random.Generator, *, method: str = "auto", average: bool = True):
+    """:func:`draw_curves` as steps (:func:`ikdsim.posterior.run_steps`)."""
     members = list(fit.alternatives.items()) if (average and fit.alternatives) else [(fit.model_name, fit)]
     weights = [fit.comparison.loc[name, "weight"] if len(members) > 1 else 1.0 for name, _ in members]
     curves, sigmas = [], []
@@ -392,7 +405,7 @@ def draw_curves(
         if count == 0:
             continue
         k = len(member.model.param_names)
-        draws = draw_parameters(member, int(count), rng, method=method).z
+        draws = (yield from draw_steps(member, int(count), rng, method=method)).z
         theta = member.model.untransform(draws[:, :k])
         sigmas.append(np.exp(np.clip(draws[:, k], -30, 5))[:, None])
         curves.append(member.model.anchored(t, *(theta[:, i : i + 1] for i in range(k))))
@@ -443,6 +456,24 @@ def simulate_paths(
         Grid times (years), starting at the last observation (or the rollout).
     paths : ndarray, shape (n_paths, m)
     """
+    return _run_one(
+        path_steps(fit, until=until, n_paths=n_paths, rng=rng, step_days=step_days, paths_hook=paths_hook,
+                   method=method, average=average)
+    )
+
+
+def path_steps(
+    fit: FitResult,
+    *,
+    until,
+    n_paths: int = 2000,
+    rng: np.random.Generator | None = None,
+    step_days: int = STEP_DAYS,
+    paths_hook=None,
+    method: str = "auto",
+    average: bool = True,
+):
+    """:func:`simulate_paths` as steps (:func:`ikdsim.posterior.run_steps`)."""
     if fit.status == "failed":
         raise ValueError(f"{fit.region_code}: the fit failed ({fit.message}); no forecast")
     rng = rng if rng is not None else region_rng(None, fit.region_code)
@@ -455,7 +486,7 @@ def simulate_paths(
         )
     step = step_days / DAYS_PER_YEAR
     t = np.concatenate((np.arange(t_start, t_end, step), [t_end]))
-    curve, sigma2 = draw_curves(fit, t, n_paths, rng, method=method, average=average)
+    curve, sigma2 = yield from curve_steps(fit, t, n_paths, rng, method=method, average=average)
     mu = np.clip(np.diff(curve, axis=1), 0.0, None)
     dt = np.diff(t)
     noise = np.sqrt(sigma2) * (mu / dt[None, :]) * rate_disturbance(dt, data.memory, n_paths, rng)
@@ -476,6 +507,8 @@ def simulate_paths(
         if paths.shape != (n_paths, t.size):
             raise ValueError(f"paths_hook returned shape {paths.shape}, expected {(n_paths, t.size)}")
     return t, paths
+
+
 
 
 def forecast(
@@ -516,6 +549,47 @@ def forecast(
     t, paths = simulate_paths(
         fit, until=until, n_paths=n_paths, rng=region_rng(seed, fit.region_code), step_days=step_days, method=method
     )
+    return _as_forecast(fit, t, paths)
+
+
+def forecast_many(
+    fits, *, until="2027-12-31", n_paths: int = 2000, seed: int | None = 0, step_days: int = STEP_DAYS,
+    method: str = "auto", chunk: int = 32,
+):
+    """Forecast many fits, their posterior draws vectorised together; one by one as they finish.
+
+    Each forecast is the one :func:`forecast` gives for the same fit and seed (a region's
+    random stream depends only on the seed and its code), but the draws of ``chunk`` regions
+    at a time share each density evaluation (:func:`ikdsim.posterior.run_steps`).  Memory
+    holds the paths of one chunk.
+
+    Parameters
+    ----------
+    fits : iterable of FitResult
+        The fits (status ``failed`` gives an error, not a forecast).
+    until, n_paths, seed, step_days, method
+        As for :func:`forecast`.
+    chunk : int
+        Regions whose draws run together.
+
+    Yields
+    ------
+    (FitResult, Forecast or Exception)
+        In the order of ``fits``; a region that cannot be forecast gives its exception.
+    """
+    fits = list(fits)
+    for lo in range(0, len(fits), chunk):
+        part = fits[lo : lo + chunk]
+        steps = [
+            path_steps(f, until=until, n_paths=n_paths, rng=region_rng(seed, f.region_code), step_days=step_days,
+                       method=method)
+            for f in part
+        ]
+        for f, out in zip(part, run_steps(steps)):
+            yield f, (out if isinstance(out, Exception) else _as_forecast(f, *out))
+
+
+def _as_forecast(fit: FitResult, t: np.ndarray, paths: np.ndarray) -> Forecast:
     return Forecast(
         region_code=fit.region_code,
         region_name=fit.region_name,

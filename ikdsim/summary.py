@@ -76,8 +76,8 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import pandas as pd
 
-from .fitting import fit_all, of_province, region_label
-from .forecast import TARGET, Forecast
+from .fitting import of_provinces, split_provinces, fit_all, region_label
+from .forecast import TARGET, Forecast, forecast_many
 from .results import FitResult
 
 __all__ = [
@@ -262,11 +262,14 @@ def forecast_table(
     for code in wanted:
         groups.setdefault(code.split(".")[0] if code != "ID" else "ID", []).append(code)
     if fits is None and workers > 1 and len(groups) > 1:
+        # Whole provinces (for pooling) in one chunk per worker, of about equal sizes.
         kwargs = dict(model=model, target=target, deadline=deadline, until=until, n_paths=n_paths, seed=seed, at=at)
-        with ProcessPoolExecutor(max_workers=min(workers, len(groups))) as pool:
+        chunks = split_provinces(list(groups), {k: len(v) for k, v in groups.items()}, min(workers, len(groups)))
+        with ProcessPoolExecutor(max_workers=len(chunks)) as pool:
             futures = [
-                pool.submit(forecast_table, of_province(observations, key), of_province(regions, key), codes=group, **kwargs)
-                for key, group in groups.items()
+                pool.submit(forecast_table, of_provinces(observations, keys), of_provinces(regions, keys),
+                            codes=[c for k in keys for c in groups[k]], **kwargs)
+                for keys in chunks
             ]
             parts = pd.concat([f.result() for f in futures])
         table = parts.set_index("region_code").loc[wanted].reset_index()
@@ -276,36 +279,48 @@ def forecast_table(
         fits, fit_error = _fit_wanted(observations, regions, wanted, model)
     else:
         fit_error = ""
-    rows = []
+    rows, messages, ready = {}, {}, []
     for code in wanted:
         name, level = region_label(observations, regions, code)
         row = _empty_row(code, name, level, target, at)
         n, last_date, last_share = _last_usable(code, observations)
         row.update(n_obs=n, last_date=last_date, last_share=last_share)
+        rows[code] = row
         fit = fits.get(code)
         if fit is None:
             row["message"] = fit_error or "no fit was produced for this region"
-            rows.append(row)
             continue
         row.update(region_name=fit.region_name or name, level=fit.level or level,
                    model=fit.model_name, n_obs=int(fit.nobs))
         last = fit.last_observed
         if last is not None:
             row.update(last_date=pd.Timestamp(last[0]), last_share=float(last[1]))
-        message = fit.message + "".join(f"; warning: {w}" for w in fit.warnings)
+        messages[code] = fit.message + "".join(f"; warning: {w}" for w in fit.warnings)
         if fit.status == "failed":
-            row["message"] = message or "the fit failed"
-            rows.append(row)
+            row["message"] = messages[code] or "the fit failed"
             continue
+        ready.append(fit)
+
+    def finish(fit, fc):
+        row = rows[fit.region_code]
         try:
-            fc = (forecasts or {}).get(code)
+            if isinstance(fc, Exception):
+                raise fc
             row.update(_forecast_row(fit, target, deadline, until, n_paths, seed, at, fc))
         except Exception as exc:  # noqa: BLE001 - one region failing never stops the batch
             row["message"] = f"forecast failed: {exc}"
-            rows.append(row)
-            continue
-        row.update(status=fit.status, message=message)
-        rows.append(row)
+            return
+        row.update(status=fit.status, message=messages[fit.region_code])
+
+    given = forecasts or {}
+    for fit in ready:
+        if fit.region_code in given:
+            finish(fit, given[fit.region_code])
+    # The rest: the draws vectorised across regions, each forecast summarised and let go.
+    todo = [f for f in ready if f.region_code not in given]
+    for fit, fc in forecast_many(todo, until=until, n_paths=int(n_paths), seed=seed):
+        finish(fit, fc)
+    rows = [rows[c] for c in wanted]
 
     columns = list(TABLE_COLUMNS) + [c for d in at for c in at_columns(d)]
     table = pd.DataFrame(rows, columns=columns)

@@ -102,14 +102,20 @@ def test_auto_sampler_follows_mcmc_where_the_posterior_is_a_ridge(kaltim_fits):
     f = kaltim_fits["64.09"]
     k = len(f.model.param_names)
     medians = []
-    for seed in (0, 1):
+    for seed in range(6):
         rng = np.random.default_rng(seed)
         auto = draw_parameters(f, 600, rng, method="auto")
         assert auto.method == "mcmc" and auto.ess > 100
         medians.append(np.median(f.model.untransform(auto.z[:, :k])[:, :2], axis=0))
-    # Short chains on a ridge: medians from two seeds differ by up to ~25% (measured), so
-    # this is a loose check that both runs find the same region of the posterior.
-    assert np.allclose(medians[0], medians[1], rtol=0.3)
+    # Short chains on a wide ridge: the median of r varies from one seed to the next by a
+    # Monte Carlo error of about 0.065 (measured over 8 seeds).  Two groups of three runs
+    # agree within four of their standard errors, and all put the growth rate well below
+    # the mode's (2.0 per year): the mass lies away from the mode.
+    medians = np.array(medians)
+    se = medians.std(axis=0, ddof=1) * np.sqrt(2.0 / 3.0)
+    assert np.all(np.abs(medians[:3].mean(axis=0) - medians[3:].mean(axis=0)) < 4.0 * se + 1e-9)
+    assert f.params["r"] > 1.5 and np.all(medians[:, 1] < 1.0)
+    medians = medians.mean(axis=0, keepdims=True)
     lap = draw_parameters(f, 600, np.random.default_rng(2), method="laplace")
     assert np.median(f.model.untransform(lap.z[:, :k])[:, 0]) < medians[0][0]
 
@@ -138,3 +144,15 @@ def test_short_horizons(kaltim_fits, days):
     f = kaltim_fits["64.09"]
     fc = f.forecast(until=f.last_observed[0] + pd.Timedelta(days=days), n_paths=50, seed=1)
     assert fc.paths.shape[0] == 50 and np.all(np.isfinite(fc.paths))
+
+
+def test_forecasts_made_together_equal_forecasts_made_alone(kaltim_fits):
+    # forecast_many shares each density evaluation among regions; a region's random
+    # stream is its own, so its paths are exactly those of forecast() alone.
+    from ikdsim.forecast import forecast, forecast_many
+
+    fits = [kaltim_fits[c] for c in ("64.09", "64.72", "64.01", "65") if kaltim_fits[c].status != "failed"]
+    together = dict((f.region_code, fc) for f, fc in forecast_many(fits, until="2028-12-31", n_paths=300, seed=4, chunk=3))
+    for f in fits:
+        alone = forecast(f, until="2028-12-31", n_paths=300, seed=4)
+        np.testing.assert_array_equal(together[f.region_code].paths, alone.paths)

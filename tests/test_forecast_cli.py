@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 
 import pandas as pd
 import pytest
 
+import ikdsim.forecast  # noqa: F401 - the module (ikdsim.forecast the attribute is the function)
 from ikdsim.cli import main
-from ikdsim.results import FitResult
 
 KALTIM = ("64.01", "64.02", "64.03", "64.07", "64.08", "64.09", "64.11", "64.71", "64.72", "64.74")
 KEYS = ("region_code", "region_name", "model", "status", "last_observed", "target",
@@ -130,10 +131,11 @@ def test_bad_options_are_exit_2(capsys):
 
 
 def test_every_region_failed_is_exit_1(capsys, monkeypatch):
-    def broken(self, *args, **kwargs):
+    def broken(*args, **kwargs):
         raise RuntimeError("simulated breakdown")
+        yield  # a generator of steps, like the one it replaces
 
-    monkeypatch.setattr(FitResult, "forecast", broken)
+    monkeypatch.setattr(sys.modules["ikdsim.forecast"], "curve_steps", broken)
     code, out, _ = _run(capsys, ["forecast", "--region", "65", "--model", "logistic", "--format", "json"])
     assert code == 1
     (rec,) = json.loads(out)
