@@ -98,9 +98,8 @@ class BatchProblem:
 
     def subset(self, rows: np.ndarray) -> BatchProblem:
         """The problem restricted to some regions."""
-        st = self.stacked
-        stacked = StackedSeries(*(getattr(st, f)[rows] for f in ("t", "y", "round_var", "date_half", "mask", "base", "memory")))
-        return BatchProblem(self.model, stacked, self.lower[rows], self.upper[rows], self.prior_mean[rows], self.prior_sd[rows])
+        return BatchProblem(self.model, self.stacked.subset(rows), self.lower[rows], self.upper[rows],
+                            self.prior_mean[rows], self.prior_sd[rows])
 
 
 def untransform(z: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -152,6 +151,30 @@ def neg_log_posterior(problem: BatchProblem, z: np.ndarray, *, with_loglik: bool
     ndarray, shape (R, P)
         :data:`BAD` where the density is zero or undefined.
     """
+    level, rate, s2, extra = curve_terms(problem, z)
+    ll = filter_loglik(level, rate, problem.stacked, s2)
+    with np.errstate(invalid="ignore"):
+        total = ll + extra
+    out = np.where(np.isfinite(total), -total, BAD)
+    return (out, ll) if with_loglik else out
+
+
+def curve_terms(problem: BatchProblem, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What the likelihood needs of many points, and the log prior plus log Jacobian.
+
+    Parameters
+    ----------
+    problem : BatchProblem
+    z : ndarray, shape (R, P, k + 1)
+
+    Returns
+    -------
+    level, rate : ndarray, shape (R, P, n)
+        The anchored curve and its derivative at each region's times.
+    sigma2 : ndarray, shape (R, P)
+    extra : ndarray, shape (R, P)
+        Log prior density plus log Jacobian (the posterior is the likelihood plus this).
+    """
     model = problem.model
     k = len(model.param_names)
     theta, log_dh = untransform(z[..., :k], problem.lower, problem.upper)
@@ -159,8 +182,8 @@ def neg_log_posterior(problem: BatchProblem, z: np.ndarray, *, with_loglik: bool
     s2 = np.exp(log_s2)
     cols = [theta[..., i : i + 1] for i in range(k)]
     t = problem.stacked.t[:, None, :]
-    ll = filter_loglik(model.anchored(t, *cols), model.rate(t, *cols), problem.stacked, s2)
-    lp = np.zeros(ll.shape)
+    level, rate = model.anchored_and_rate(t, *cols)
+    lp = np.zeros(s2.shape)
     log_jac = log_dh.sum(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for i, name in enumerate(problem.names):
@@ -178,9 +201,8 @@ def neg_log_posterior(problem: BatchProblem, z: np.ndarray, *, with_loglik: bool
                 phi = value
             u = (phi - problem.prior_mean[:, None, i]) / problem.prior_sd[:, None, i]
             lp = lp - 0.5 * u * u
-        total = ll + lp + log_jac
-    out = np.where(np.isfinite(total), -total, BAD)
-    return (out, ll) if with_loglik else out
+        extra = lp + log_jac
+    return level, rate, s2, extra
 
 
 def _stencil(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, int, int, int, int]]]:

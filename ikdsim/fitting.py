@@ -275,19 +275,26 @@ def log_posterior_batch(model, data: SeriesData, prior: Prior, z: np.ndarray) ->
     return np.where(np.isfinite(out), out, -np.inf)
 
 
-def _starts(model, data: SeriesData, prior: Prior) -> list[np.ndarray]:
-    """Starting points on the unconstrained scale: data-driven and the prior centre."""
+def _starts(model, data: SeriesData, prior: Prior, previous: np.ndarray | None = None) -> list[np.ndarray]:
+    """Starting points on the unconstrained scale: data-driven and the prior centre.
+
+    ``previous`` (a mode found for the same data and model under another prior) replaces
+    the data-driven start.
+    """
     names = model.param_names
+    if previous is not None and np.all(np.isfinite(previous)):
+        return [np.asarray(previous, dtype=float)] + _starts(model, SeriesData(np.empty(0), np.empty(0), np.empty(0), np.empty(0), np.nan), prior)
     lo, hi = np.array(model.lower, float), np.array(model.upper, float)
     span = np.where(np.isfinite(hi - lo), hi - lo, 1.0)
     inner_lo, inner_hi = lo + 1e-3 * span, hi - 1e-3 * span
     cands = []
     t_aug = np.concatenate(([0.0], data.t))
     y_aug = np.concatenate(([0.0], data.y))
-    try:
-        cands.append(np.asarray(model.initial(t_aug, y_aug), float))
-    except Exception:  # noqa: BLE001 - a bad heuristic start is simply skipped
-        pass
+    if data.n:
+        try:
+            cands.append(np.asarray(model.initial(t_aug, y_aug), float))
+        except Exception:  # noqa: BLE001 - a bad heuristic start is simply skipped
+            pass
     cands.append(np.array([float(from_prior_scale(n, prior.mean[n])) for n in names]))
     out = []
     s2 = prior.mean.get("sigma2", np.log(0.015))
@@ -352,6 +359,7 @@ def fit_models(
     *,
     priors: Sequence[Prior | None] | None = None,
     labels: Sequence[Mapping] | None = None,
+    previous: Sequence[np.ndarray | None] | None = None,
 ) -> list[FitResult]:
     """Fit one growth model to many regions at once (what :func:`fit_model` does for one).
 
@@ -369,6 +377,9 @@ def fit_models(
         One per region (None: :meth:`Prior.default`).
     labels : sequence of dict, optional
         One per region: ``region_code``, ``region_name``, ``level``, ``start``.
+    previous : sequence of ndarray or None, optional
+        One per region: a mode already found for the same data and model under another
+        prior (the first stage of pooling), used as a start instead of the data-driven one.
 
     Returns
     -------
@@ -385,8 +396,9 @@ def fit_models(
             raise ValueError(f"region {lab.get('region_code', '')!r} has no usable observation to fit")
     bms = [bounded_model(base_model, _ceiling_floor(data)) for data in series]
     owner, starts = [], []
+    previous = list(previous or [None] * count)
     for i, (bm, data, prior) in enumerate(zip(bms, series, priors)):
-        for x0 in _starts(bm, data, prior):
+        for x0 in _starts(bm, data, prior, previous[i]):
             owner.append(i)
             starts.append(x0)
     owner = np.asarray(owner, dtype=int)
@@ -711,24 +723,32 @@ def fit_province(
     return fit_provinces(observations, [province], model=model, regions=regions, candidates=candidates, start=start)
 
 
-def _fit_batch(requests: list[tuple[str, SeriesData, Prior | None, dict]], name: str) -> dict[str, FitResult | Exception]:
-    """Fit one model to many units at once; if the batch fails, unit by unit."""
+def _fit_batch(requests: list[tuple], name: str) -> dict[str, FitResult | Exception]:
+    """Fit one model to many units at once; if the batch fails, unit by unit.
+
+    Each request is ``(code, data, prior, labels, previous mode or None)``.
+    """
     if not requests:
         return {}
     codes = [r[0] for r in requests]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
         try:
-            fits = fit_models([r[1] for r in requests], name, priors=[r[2] for r in requests], labels=[r[3] for r in requests])
+            fits = fit_models([r[1] for r in requests], name, priors=[r[2] for r in requests],
+                              labels=[r[3] for r in requests], previous=[r[4] for r in requests])
             return dict(zip(codes, fits))
         except Exception:  # noqa: BLE001 - one unit's failure must not fail the others
             out: dict[str, FitResult | Exception] = {}
-            for code, data, prior, labels in requests:
+            for code, data, prior, labels, prev in requests:
                 try:
-                    out[code] = fit_models([data], name, priors=[prior], labels=[labels])[0]
+                    out[code] = fit_models([data], name, priors=[prior], labels=[labels], previous=[prev])[0]
                 except Exception as exc:  # noqa: BLE001
                     out[code] = exc
             return out
+
+
+def _mode_of(fit_: FitResult | None) -> np.ndarray | None:
+    return None if fit_ is None or fit_.status == "failed" else fit_.z
 
 
 def fit_provinces(
@@ -774,7 +794,7 @@ def fit_provinces(
     # Stage 1: informative units with the default prior, every model in play.
     stage1: dict[str, dict[str, FitResult]] = {c: {} for p in provinces for c in informative[p]}
     for m in models:
-        done = _fit_batch([(c, series[c], None, labels[c]) for p in provinces for c in informative[p]], m)
+        done = _fit_batch([(c, series[c], None, labels[c], None) for p in provinces for c in informative[p]], m)
         for c, f in done.items():
             if isinstance(f, FitResult):
                 stage1[c][m] = f
@@ -802,7 +822,8 @@ def fit_provinces(
                 used.append(c)
             priors[p][m] = estimate_prior(est, var, names, source=f"pooled:{p} ({len(used)} units)", units=tuple(used))
 
-    # Stage 3: every unit with data, with its province's pooled prior; one batch per model.
+    # Stage 3: every unit with data, with its province's pooled prior; one batch per model,
+    # each informative unit starting from its stage-1 mode (and the prior's centre).
     wanted: dict[str, tuple[str, ...]] = {}
     owner = {}
     for p in provinces:
@@ -812,7 +833,8 @@ def fit_provinces(
                 wanted[c] = _needed_models(series[c], model, models, group_model[p])
     stage3: dict[str, dict[str, FitResult | Exception]] = {c: {} for c in wanted}
     for m in dict.fromkeys(m for need in wanted.values() for m in need):
-        done = _fit_batch([(c, series[c], priors[owner[c]][m], labels[c]) for c, need in wanted.items() if m in need], m)
+        done = _fit_batch([(c, series[c], priors[owner[c]][m], labels[c], _mode_of(stage1.get(c, {}).get(m)))
+                           for c, need in wanted.items() if m in need], m)
         for c, f in done.items():
             stage3[c][m] = f
     results: dict[str, FitResult] = {}
@@ -824,7 +846,7 @@ def fit_provinces(
                 raise bad[0]
 
             def refit(name, c=c, p=p):
-                return _fit_batch([(c, series[c], priors[p].get(name), labels[c])], name)[c]
+                return _fit_batch([(c, series[c], priors[p].get(name), labels[c], None)], name)[c]
 
             results[c] = _assemble(series[c], model, models, dict(fits), group_model[p], labels[c], refit)
         except Exception as exc:  # noqa: BLE001 - one unit failing never stops the province

@@ -398,14 +398,27 @@ def _run_one(steps):
 
 def curve_steps(fit: FitResult, t: np.ndarray, n_paths: int, rng: np.random.Generator, *, method: str = "auto", average: bool = True):
     """:func:`draw_curves` as steps (:func:`ikdsim.posterior.run_steps`)."""
+    member_draws = yield from member_draw_steps(fit, n_paths, rng, method=method, average=average)
+    return curves_from_draws(member_draws, t)
+
+
+def member_draw_steps(fit: FitResult, n_paths: int, rng: np.random.Generator, *, method: str = "auto", average: bool = True):
+    """The parameter draws behind :func:`draw_curves`, as steps: ``[(member fit, z), ...]``."""
     members = list(fit.alternatives.items()) if (average and fit.alternatives) else [(fit.model_name, fit)]
     weights = [fit.comparison.loc[name, "weight"] if len(members) > 1 else 1.0 for name, _ in members]
-    curves, sigmas = [], []
+    out = []
     for (name, member), count in zip(members, allocate(n_paths, weights)):
         if count == 0:
             continue
+        out.append((member, (yield from draw_steps(member, int(count), rng, method=method)).z))
+    return out
+
+
+def curves_from_draws(member_draws: list, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Anchored curves on the grid ``t`` and overdispersion, from :func:`member_draw_steps`."""
+    curves, sigmas = [], []
+    for member, draws in member_draws:
         k = len(member.model.param_names)
-        draws = (yield from draw_steps(member, int(count), rng, method=method)).z
         theta = member.model.untransform(draws[:, :k])
         sigmas.append(np.exp(np.clip(draws[:, k], -30, 5))[:, None])
         curves.append(member.model.anchored(t, *(theta[:, i : i + 1] for i in range(k))))
@@ -474,9 +487,16 @@ def path_steps(
     average: bool = True,
 ):
     """:func:`simulate_paths` as steps (:func:`ikdsim.posterior.run_steps`)."""
+    rng = rng if rng is not None else region_rng(None, fit.region_code)
+    t = forecast_grid(fit, until, step_days)
+    member_draws = yield from member_draw_steps(fit, n_paths, rng, method=method, average=average)
+    return t, paths_from_draws(fit, t, member_draws, rng, paths_hook=paths_hook)
+
+
+def forecast_grid(fit: FitResult, until, step_days: int = STEP_DAYS) -> np.ndarray:
+    """The forecast's time grid (years): from the last observation to ``until``."""
     if fit.status == "failed":
         raise ValueError(f"{fit.region_code}: the fit failed ({fit.message}); no forecast")
-    rng = rng if rng is not None else region_rng(None, fit.region_code)
     data = fit.data
     t_start = float(data.t[-1]) if data.n else 0.0
     t_end = float(to_years([until], fit.start)[0])
@@ -485,8 +505,15 @@ def path_steps(
             f"{fit.region_code}: the horizon {pd.Timestamp(until).date()} is not after the last observation"
         )
     step = step_days / DAYS_PER_YEAR
-    t = np.concatenate((np.arange(t_start, t_end, step), [t_end]))
-    curve, sigma2 = yield from curve_steps(fit, t, n_paths, rng, method=method, average=average)
+    return np.concatenate((np.arange(t_start, t_end, step), [t_end]))
+
+
+def paths_from_draws(fit: FitResult, t: np.ndarray, member_draws: list, rng: np.random.Generator, *, paths_hook=None) -> np.ndarray:
+    """Sample paths from parameter draws (:func:`member_draw_steps`) plus the process noise."""
+    data = fit.data
+    curve, sigma2 = curves_from_draws(member_draws, t)
+    n_paths = curve.shape[0]
+    t_start = t[0]
     mu = np.clip(np.diff(curve, axis=1), 0.0, None)
     dt = np.diff(t)
     noise = np.sqrt(sigma2) * (mu / dt[None, :]) * rate_disturbance(dt, data.memory, n_paths, rng)
@@ -506,9 +533,7 @@ def path_steps(
         paths = np.asarray(paths_hook(t, level0, mu, noise), dtype=float)
         if paths.shape != (n_paths, t.size):
             raise ValueError(f"paths_hook returned shape {paths.shape}, expected {(n_paths, t.size)}")
-    return t, paths
-
-
+    return paths
 
 
 def forecast(
@@ -554,14 +579,14 @@ def forecast(
 
 def forecast_many(
     fits, *, until="2027-12-31", n_paths: int = 2000, seed: int | None = 0, step_days: int = STEP_DAYS,
-    method: str = "auto", chunk: int = 32,
+    method: str = "auto",
 ):
-    """Forecast many fits, their posterior draws vectorised together; one by one as they finish.
+    """Forecast many fits, their posterior draws vectorised together; yielded one by one.
 
     Each forecast is the one :func:`forecast` gives for the same fit and seed (a region's
-    random stream depends only on the seed and its code), but the draws of ``chunk`` regions
-    at a time share each density evaluation (:func:`ikdsim.posterior.run_steps`).  Memory
-    holds the paths of one chunk.
+    random stream depends only on the seed and its code), but the draws of all regions
+    share each density evaluation (:func:`ikdsim.posterior.run_steps`).  Memory holds
+    every region's parameter draws but the paths of one region at a time.
 
     Parameters
     ----------
@@ -569,8 +594,6 @@ def forecast_many(
         The fits (status ``failed`` gives an error, not a forecast).
     until, n_paths, seed, step_days, method
         As for :func:`forecast`.
-    chunk : int
-        Regions whose draws run together.
 
     Yields
     ------
@@ -578,15 +601,29 @@ def forecast_many(
         In the order of ``fits``; a region that cannot be forecast gives its exception.
     """
     fits = list(fits)
-    for lo in range(0, len(fits), chunk):
-        part = fits[lo : lo + chunk]
-        steps = [
-            path_steps(f, until=until, n_paths=n_paths, rng=region_rng(seed, f.region_code), step_days=step_days,
-                       method=method)
-            for f in part
-        ]
-        for f, out in zip(part, run_steps(steps)):
-            yield f, (out if isinstance(out, Exception) else _as_forecast(f, *out))
+    rngs = [region_rng(seed, f.region_code) for f in fits]
+    grids: list = []
+    for f in fits:
+        try:
+            grids.append(forecast_grid(f, until, step_days))
+        except Exception as exc:  # noqa: BLE001 - reported for this region only
+            grids.append(exc)
+    # The draws of all regions together (parameters only: small), then paths one by one.
+    steps = [member_draw_steps(f, n_paths, rng, method=method) for f, rng, g in zip(fits, rngs, grids)
+             if not isinstance(g, Exception)]
+    draws = iter(run_steps(steps))
+    for f, rng, t in zip(fits, rngs, grids):
+        if isinstance(t, Exception):
+            yield f, t
+            continue
+        member_draws = next(draws)
+        if isinstance(member_draws, Exception):
+            yield f, member_draws
+            continue
+        try:
+            yield f, _as_forecast(f, t, paths_from_draws(f, t, member_draws, rng))
+        except Exception as exc:  # noqa: BLE001
+            yield f, exc
 
 
 def _as_forecast(fit: FitResult, t: np.ndarray, paths: np.ndarray) -> Forecast:

@@ -294,6 +294,31 @@ class GrowthModel:
             logh0 = 0.0 if self.zero_at_origin else self._logh(np.zeros(()), *p[1:])
             return -ceil * np.exp(logh - logh0) * self._dlogh(t, *p[1:])
 
+    def anchored_and_rate(self, t: ArrayLike, *params: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`anchored` and :meth:`rate` together, sharing their common terms.
+
+        Parameters
+        ----------
+        t : array-like
+            Years since the rollout began.
+        *params : float or array-like
+            As for :meth:`curve`.
+
+        Returns
+        -------
+        (numpy.ndarray, numpy.ndarray)
+            The same numbers as ``(anchored(t, ...), rate(t, ...))``.
+        """
+        if self._logh is None or self.zero_at_origin:
+            return self.anchored(t, *params), self.rate(t, *params)
+        self._check_nparams(params)
+        t = _f(t)
+        p = list(map(_f, params))
+        ceil = p[0]
+        with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+            d = self._logh(t, *p[1:]) - self._logh(np.zeros(()), *p[1:])
+            return -ceil * np.expm1(d), -ceil * np.exp(d) * self._dlogh(t, *p[1:])
+
     # -- starting values and transforms ----------------------------------------------
     def initial(self, t: ArrayLike, y: ArrayLike) -> np.ndarray:
         """Data-driven starting values, strictly inside the generic bounds.

@@ -41,7 +41,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from .batchfit import BAD, BatchProblem, neg_log_posterior
+from .batchfit import BatchProblem, curve_terms
+from .statespace import StackedSeries, filter_loglik
 from .fitting import log_posterior_batch
 from .results import FitResult
 
@@ -288,24 +289,68 @@ def log_posterior_many(requests: list[tuple[FitResult, np.ndarray]], *, max_rows
     list of ndarray, shape (D_i,)
         ``-inf`` where the density is zero or undefined.
     """
-    out: list[np.ndarray | None] = [None] * len(requests)
+    fits, index = [], {}
+    for fit, _ in requests:
+        if id(fit) not in index:
+            index[id(fit)] = len(fits)
+            fits.append(fit)
+    stacked = StackedSeries.from_series([f.data for f in fits])  # one width for all
+    zs = [np.atleast_2d(np.asarray(z, dtype=float)) for _, z in requests]
+    out = [np.empty(z.shape[0]) for z in zs]
     groups: dict[str, list[int]] = {}
-    for i, (fit, z) in enumerate(requests):
-        groups.setdefault(fit.model.name, []).append(i)
-    for members in groups.values():
-        fits = [requests[i][0] for i in members]
-        problem = BatchProblem.build([f.model for f in fits], [f.data for f in fits], [f.prior for f in fits])
-        sizes = np.array([np.atleast_2d(requests[i][1]).shape[0] for i in members])
-        owner = np.repeat(np.arange(len(members)), sizes)
-        z = np.concatenate([np.atleast_2d(requests[i][1]) for i in members])
-        values = np.empty(z.shape[0])
+    for r, (fit, _) in enumerate(requests):
+        groups.setdefault(fit.model.name, []).append(r)
+    buffer: list[tuple] = []
+
+    def flush():
+        if not buffer:
+            return
+        level, rate, s2, extra = (np.concatenate([b[0][i] for b in buffer]) for i in range(4))
+        owners = np.concatenate([b[1] for b in buffer])
+        ll = filter_loglik(level, rate, stacked.subset(owners), s2)
+        with np.errstate(invalid="ignore"):
+            total = (ll + extra)[:, 0]
+        total = np.where(np.isfinite(total), total, -np.inf)
+        at = 0
+        for _, _, slots in buffer:
+            for r, lo, hi in slots:
+                out[r][lo:hi] = total[at : at + hi - lo]
+                at += hi - lo
+        buffer.clear()
+
+    for reqs in groups.values():
+        members = sorted({index[id(requests[r][0])] for r in reqs})
+        local = {j: i for i, j in enumerate(members)}
+        sel = [fits[j] for j in members]
+        problem = BatchProblem(sel[0].model, stacked.subset(np.asarray(members)), *_bounds_priors(sel))
+        z = np.concatenate([zs[r] for r in reqs])
+        owner = np.concatenate([np.full(zs[r].shape[0], local[index[id(requests[r][0])]]) for r in reqs])
+        slots_all = []  # (request, first row in z, last row in z)
+        at = 0
+        for r in reqs:
+            slots_all.append((r, at, at + zs[r].shape[0]))
+            at += zs[r].shape[0]
         for lo in range(0, z.shape[0], max_rows):
-            sl = slice(lo, lo + max_rows)
-            f = neg_log_posterior(problem.subset(owner[sl]), z[sl, None, :])[:, 0]
-            values[sl] = np.where(f < BAD, -f, -np.inf)
-        for i, part in zip(members, np.split(values, np.cumsum(sizes)[:-1])):
-            out[i] = part
+            hi = min(lo + max_rows, z.shape[0])
+            terms = curve_terms(problem.subset(owner[lo:hi]), z[lo:hi, None, :])
+            # Which requests' rows this chunk holds, in order.
+            slots = [(r, max(a, lo) - a, min(b, hi) - a) for r, a, b in slots_all if a < hi and b > lo]
+            buffer.append((terms, np.asarray(members)[owner[lo:hi]], slots))
+            if sum(b[0][2].shape[0] for b in buffer) >= max_rows:
+                flush()
+    flush()
     return out
+
+
+def _bounds_priors(fits: list[FitResult]):
+    """Per-fit bounds and prior arrays of :class:`ikdsim.batchfit.BatchProblem`."""
+    names = tuple(fits[0].model.param_names) + ("sigma2",)
+    return (
+        np.array([f.model.lower for f in fits], dtype=float),
+        np.array([f.model.upper for f in fits], dtype=float),
+        np.array([[f.prior.mean[n] for n in names] for f in fits], dtype=float),
+        np.array([[f.prior.sd[n] for n in names] for f in fits], dtype=float),
+    )
 
 
 def _importance_steps(fit: FitResult, n: int, rng: np.random.Generator, cov: np.ndarray):

@@ -87,6 +87,13 @@ class StackedSeries:
         """Number of observations of each series."""
         return self.mask.sum(axis=1)
 
+    def subset(self, rows: np.ndarray) -> StackedSeries:
+        """The series at ``rows`` (repeats allowed: one row per evaluation, say)."""
+        return StackedSeries(
+            t=self.t[rows], y=self.y[rows], round_var=self.round_var[rows], date_half=self.date_half[rows],
+            mask=self.mask[rows], base=self.base[rows], memory=self.memory[rows],
+        )
+
     @classmethod
     def from_series(cls, series: list[SeriesData]) -> StackedSeries:
         """Stack several :class:`SeriesData` (each with at least one observation)."""
@@ -161,26 +168,31 @@ def filter_loglik(level: np.ndarray, rate: np.ndarray, stacked: StackedSeries, s
     obs = stacked.y.T[:, :, None] - lev
     mask = stacked.mask.T[:, :, None]
 
+    rho2 = rho * rho
     m_d, m_x = np.zeros(shape), np.zeros(shape)
     p_dd, p_dx = np.zeros(shape), np.zeros(shape)
     p_xx = np.broadcast_to(v[0], shape).copy()
-    total = np.zeros(shape)
+    var_s = np.empty((n,) + shape)  # innovation variance per step
+    err2 = np.empty((n,) + shape)  # squared innovation over its variance
     for i in range(n):
-        a, r_ = gain_x[i], rho[i]
+        a = gain_x[i]
         # Predict.
-        pd_dd = p_dd + a * (2.0 * p_dx + a * p_xx) + w_dd[i]
-        pd_dx = r_ * (p_dx + a * p_xx) + w_dx[i]
-        pd_xx = r_ * r_ * p_xx + w_xx[i]
+        a_pxx = a * p_xx
+        pd_dd = p_dd + a * (p_dx + p_dx + a_pxx) + w_dd[i]
+        pd_dx = rho[i] * (p_dx + a_pxx) + w_dx[i]
+        pd_xx = rho2[i] * p_xx + w_xx[i]
         # Update with the figure.
-        s = pd_dd + meas[i]
-        e = obs[i] - (m_d + a * m_x)
+        s = np.add(pd_dd, meas[i], out=var_s[i])
+        pm_d = m_d + a * m_x
+        e = obs[i] - pm_d
         k_d, k_x = pd_dd / s, pd_dx / s
-        total += np.where(mask[i], np.log(s) + e * e / s, 0.0)
+        np.multiply(e, e / s, out=err2[i])
         # Padding sits only at the end of a series, so the state after it never matters.
-        m_d = m_d + a * m_x + k_d * e
-        m_x = r_ * m_x + k_x * e
-        p_dd = np.maximum(pd_dd * (1.0 - k_d), 0.0)
+        m_d = pm_d + k_d * e
+        m_x = rho[i] * m_x + k_x * e
+        p_dd = np.maximum(pd_dd - k_d * pd_dd, 0.0)
         p_dx = pd_dx - k_x * pd_dd
         p_xx = np.maximum(pd_xx - k_x * pd_dx, 0.0)
-    total = -0.5 * (total + stacked.n[:, None] * LOG_2PI)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        total = -0.5 * (np.where(mask, np.log(var_s) + err2, 0.0).sum(axis=0) + stacked.n[:, None] * LOG_2PI)
     return np.where(np.isfinite(total), total, -np.inf)

@@ -152,7 +152,7 @@ def test_forecasts_made_together_equal_forecasts_made_alone(kaltim_fits):
     from ikdsim.forecast import forecast, forecast_many
 
     fits = [kaltim_fits[c] for c in ("64.09", "64.72", "64.01", "65") if kaltim_fits[c].status != "failed"]
-    together = dict((f.region_code, fc) for f, fc in forecast_many(fits, until="2028-12-31", n_paths=300, seed=4, chunk=3))
+    together = dict((f.region_code, fc) for f, fc in forecast_many(fits, until="2028-12-31", n_paths=300, seed=4))
     for f in fits:
         alone = forecast(f, until="2028-12-31", n_paths=300, seed=4)
         np.testing.assert_array_equal(together[f.region_code].paths, alone.paths)

@@ -135,7 +135,7 @@ def test_every_region_failed_is_exit_1(capsys, monkeypatch):
         raise RuntimeError("simulated breakdown")
         yield  # a generator of steps, like the one it replaces
 
-    monkeypatch.setattr(sys.modules["ikdsim.forecast"], "curve_steps", broken)
+    monkeypatch.setattr(sys.modules["ikdsim.forecast"], "member_draw_steps", broken)
     code, out, _ = _run(capsys, ["forecast", "--region", "65", "--model", "logistic", "--format", "json"])
     assert code == 1
     (rec,) = json.loads(out)

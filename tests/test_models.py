@@ -237,3 +237,15 @@ def test_gbm_more_effort_is_higher_everywhere():
 def test_wrong_number_of_params():
     with pytest.raises(TypeError, match="takes 3"):
         M.logistic(1.0, 0.3, 1.0)
+
+
+@pytest.mark.parametrize("name, params", [
+    ("logistic", (0.6, 1.2, 3.0)), ("gompertz", (0.6, 1.2, 3.0)), ("richards", (0.6, 1.2, 3.0, 0.7)), ("bass", (0.6, 0.03, 0.8)),
+])
+def test_anchored_and_rate_together_equal_each_alone(name, params):
+    m = get_model(name)
+    t = np.linspace(0.0, 8.0, 40)
+    cols = [np.full((3, 1), v) * np.array([[0.8], [1.0], [1.2]]) for v in params]
+    level, rate = m.anchored_and_rate(t, *cols)
+    np.testing.assert_array_equal(level, m.anchored(t, *cols))
+    np.testing.assert_array_equal(rate, m.rate(t, *cols))

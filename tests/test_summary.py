@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 
 import numpy as np
 import pandas as pd
@@ -157,15 +158,18 @@ def test_failed_fit_gives_failed_row(synth, codes, monkeypatch):
 
 
 def test_forecast_exception_gives_failed_row(synth, codes, monkeypatch):
+    # The regions' draws run side by side (forecast_many); one region breaking among them
+    # fails its own row only.
     victim = codes[0]
-    real = FitResult.forecast
+    module = sys.modules["ikdsim.forecast"]
+    real = module.member_draw_steps
 
-    def forecast(self, *args, **kwargs):
-        if self.region_code == victim:
+    def member_draw_steps(fit, *args, **kwargs):
+        if fit.region_code == victim:
             raise RuntimeError("simulated breakdown")
-        return real(self, *args, **kwargs)
+        return (yield from real(fit, *args, **kwargs))
 
-    monkeypatch.setattr(FitResult, "forecast", forecast)
+    monkeypatch.setattr(module, "member_draw_steps", member_draw_steps)
     out = forecast_table(synth.observations, synth.regions, codes=codes[:2], **FAST)
     assert list(out["status"] == "failed") == [True, False]
     assert "simulated breakdown" in out["message"].iloc[0]
