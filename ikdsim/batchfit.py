@@ -119,7 +119,7 @@ def untransform(z: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tuple[np
     both = np.isfinite(lo) & np.isfinite(hi)
     low_only = np.isfinite(lo) & ~np.isfinite(hi)
     up_only = ~np.isfinite(lo) & np.isfinite(hi)
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         sig = 0.5 * (1.0 + np.tanh(0.5 * z))  # expit, without overflow warnings
         e_pos, e_neg = np.exp(z), np.exp(-z)
         span = np.where(both, hi - lo, 1.0)

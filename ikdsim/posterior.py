@@ -67,19 +67,24 @@ ESS_MIN = 0.1
 #: 150 of 1,200 proposals from one seed to the next, and medians off by 25%).
 MCMC_BELOW_NOBS = 20
 
-#: Ensemble MCMC: walkers per dimension, burn-in and kept steps.
-MCMC_WALKERS_PER_DIM = 6
-MCMC_BURN = 400
-MCMC_STEPS = 300
+#: Ensemble MCMC: walkers per dimension, burn-in and kept steps.  Many walkers and short
+#: chains: the steps are what cost (each is a round of density evaluations, shared by all
+#: regions), the walkers are nearly free.  Measured on Penajam Paser Utara's ridge (8
+#: seeds; a 1,500-step burn-in as reference: median K 0.309, r 0.50): 6 walkers per
+#: dimension, 400 + 300 steps gave 0.285 / 0.56 and an effective sample size of 270;
+#: 24 per dimension, 300 + 100 steps, started at twice the Laplace spread, 0.298 / 0.53
+#: and 1,000, in 800 rounds instead of 1,400.
+MCMC_WALKERS_PER_DIM = 24
+MCMC_BURN = 300
+MCMC_STEPS = 100
 
 #: Scale parameter of the stretch move (Goodman and Weare 2010; emcee's default).
 STRETCH_A = 2.0
 
 #: Spread of the starting walkers, in Laplace standard deviations: the ensemble starts
-#: over the whole normal approximation, so on a ridge it need not travel far from the mode
-#: (measured on Penajam Paser Utara, 8 seeds: the sd of the median growth rate fell from
-#: 0.096 with a 0.1 ball to 0.065).
-MCMC_START_SCALE = 1.0
+#: over (more than) the whole normal approximation, so on a ridge it need not travel far
+#: from the mode (see above; a ball of 0.1 left the chains far from converged).
+MCMC_START_SCALE = 2.0
 
 #: Rounds of adaptation: while the effective sample size is below ``ESS_TARGET`` times the
 #: number of proposals, the proposal moves to the weighted mean and covariance of the last
