@@ -510,9 +510,12 @@ def _richards_dlogh(t, r, t0, nu):
 
 def _init_sigmoid(model: GrowthModel, t: np.ndarray, y: np.ndarray) -> np.ndarray:
     tmin, tmax, span = _t_span(t)
-    r_grid = np.logspace(-1.0, 1.8, 36) / span
-    t0_grid = np.linspace(tmin - span, tmax + 2.0 * span, 43)
-    nu_grid = np.array([0.15, 0.3, 0.6, 1.0, 2.0, 4.0]) if model.n_params == 4 else None
+    # Richards has a third shape parameter: a coarser grid over the other two keeps the
+    # search to about 2,000 candidates (a start only; the fit refines it).
+    rich = model.n_params == 4
+    r_grid = np.logspace(-1.0, 1.8, 24 if rich else 36) / span
+    t0_grid = np.linspace(tmin - span, tmax + 2.0 * span, 29 if rich else 43)
+    nu_grid = np.array([0.2, 0.5, 1.0, 2.5]) if rich else None
     if nu_grid is None:
         R, T0 = np.meshgrid(r_grid, t0_grid, indexing="ij")
         cols = [R.reshape(-1, 1), T0.reshape(-1, 1)]

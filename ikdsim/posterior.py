@@ -418,7 +418,8 @@ def _mcmc_steps(fit: FitResult, n: int, rng: np.random.Generator):
         if step >= MCMC_BURN:
             chain[step - MCMC_BURN] = x
     try:
-        tau = float(np.max(integrated_time(chain, quiet=True)))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tau = float(np.max(integrated_time(chain, quiet=True)))
     except Exception:  # noqa: BLE001 - a diagnostic only
         tau = float("nan")
     flat = chain.reshape(-1, ndim)
