@@ -142,3 +142,17 @@ def test_simulate_all_kaltim(capsys):
         base, steady, intensive = region["scenarios"]
         assert base["prob_by_deadline"] <= steady["prob_by_deadline"] + 1e-9 <= intensive["prob_by_deadline"] + 2e-9
         assert 0 < steady["activations"] < intensive["activations"]
+
+
+@pytest.mark.parametrize("option", ["--data", "--observations"])
+def test_simulate_reads_the_data_file_named_by_data_as_the_other_commands(option, fast_fits, capsys, tmp_path):
+    # --data as in forecast/backtest/run; --observations, its first name, still works.
+    src = Path(__file__).resolve().parents[1] / "data" / "ikd_observations.csv"
+    copy = tmp_path / "obs.csv"
+    copy.write_bytes(src.read_bytes())
+    code = main(["simulate", "--scenario", SHIPPED[0], "--region", "64.09", option, str(copy),
+                 "--paths", "50", "--format", "json"])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)
+    missing = main(["simulate", "--scenario", SHIPPED[0], "--region", "64.09", option, str(tmp_path / "nope.csv")])
+    assert missing == 2

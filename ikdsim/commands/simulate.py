@@ -23,6 +23,7 @@ import pandas as pd
 
 from ..cli import command
 from ..errors import DataError
+from ._common import add_data_arguments
 
 DEFAULT_SEED = 0
 
@@ -32,8 +33,9 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--deadline", metavar="YYYY-MM-DD", default=None,
                         help="deadline (default: the scenario's, else 2025-12-31)")
     parser.add_argument("--target", type=float, default=None, help="target share, 0-1 (default: the scenario's, else 0.30)")
-    parser.add_argument("--observations", metavar="FILE", default=None, help="observations file (default: the shipped data)")
-    parser.add_argument("--regions", metavar="FILE", default=None, help="regions table (default: the shipped data/regions.csv)")
+    add_data_arguments(parser)
+    # The option's first name, kept working: --data as in every other subcommand.
+    parser.add_argument("--observations", dest="data", metavar="FILE", help=argparse.SUPPRESS)
     parser.add_argument("--paths", type=int, default=2000, help="sample paths per region (default 2000)")
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed (default 0)")
     parser.add_argument("--format", choices=("table", "json"), default="table", help="output format (default table)")
@@ -79,7 +81,7 @@ def load_inputs(args, scenario_files):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             regions = load_regions(args.regions)
-            obs = load_observations(args.observations, regions=regions)
+            obs = load_observations(args.data, regions=regions)
     except DataError as exc:
         raise InputError([f"error: {p}" for p in exc.problems if p.is_error]) from None
     scenarios, lines = [], []
