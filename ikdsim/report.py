@@ -79,7 +79,7 @@ from .fitting import fit as fit_region
 from .forecast import DEADLINE, TARGET, Forecast, TargetDate
 from .results import FitResult
 from .scenario_spec import Scenario, load_scenario, parse_scenario
-from .scenarios import ScenarioForecast, base_of
+from .scenarios import ScenarioForecast, base_of, organic_draws, plain_forecast
 from .scenarios import simulate as simulate_scenario
 from .summary import at_columns, forecast_table
 
@@ -786,6 +786,7 @@ def compare_scenarios(
     n_paths: int = 2000,
     seed: int | None = 0,
     regions: pd.DataFrame | None = None,
+    organic=None,
 ) -> ScenarioComparison:
     """Simulate scenarios for one region with :func:`ikdsim.scenarios.simulate`.
 
@@ -802,6 +803,10 @@ def compare_scenarios(
         As :func:`key_numbers` and :func:`ikdsim.forecast.forecast`.
     regions : pandas.DataFrame, optional
         The regions table (wajib-KTP bases for count pools).
+    organic : optional
+        The current trend's draws, :func:`ikdsim.scenarios.organic_draws` with the same
+        ``until``, ``n_paths`` and ``seed``: every scenario reuses them instead of sampling
+        the posterior again (the numbers are the same either way).
 
     Returns
     -------
@@ -811,7 +816,12 @@ def compare_scenarios(
     """
     if fit.status == "failed":
         return ScenarioComparison(None, {}, f"{fit.region_code}: the fit failed; no scenarios")
-    base = baseline if baseline is not None else fit.forecast(until=until, n_paths=n_paths, seed=seed)
+    if baseline is not None:
+        base = baseline
+    elif organic is not None:
+        base = plain_forecast(fit, organic)
+    else:
+        base = fit.forecast(until=until, n_paths=n_paths, seed=seed)
     rows = [{"scenario": "current trend", **_scenario_row(base, target, deadline)}]
     forecasts: dict[str, Forecast] = {"current trend": base}
     if not scenarios:
@@ -827,7 +837,7 @@ def compare_scenarios(
                 notes.append(f"{name!r} does not cover {fit.region_code}")
                 continue
             res = simulate_scenario(fit, spec, until=until, n_paths=n_paths, seed=seed, deadline=deadline,
-                                    regions=regions, base=wajib_ktp)  # fmt: skip
+                                    regions=regions, base=wajib_ktp, _organic=organic)  # fmt: skip
             forecasts[name] = res
             rows.append({"scenario": name, **_scenario_row(res, target, deadline), **_accounting(res, target, deadline)})
         except Exception as exc:  # noqa: BLE001 - one bad scenario never stops the report
@@ -1028,13 +1038,16 @@ def regency_report(
     _lang(lang)
     obs, regions = _load_inputs(data_path, regions_path)
     fit, _ = _fit_for(str(region_code), obs, regions, fits_path)
-    fc = None if fit.status == "failed" else fit.forecast(until=until, n_paths=n_paths, seed=seed)
+    # Sample once: the current trend and every scenario share these draws (same numbers as
+    # fit.forecast and scenarios.simulate with the same seed).
+    org = None if fit.status == "failed" else organic_draws(fit, until=until, n_paths=n_paths, seed=seed)
+    fc = None if org is None else plain_forecast(fit, org)
     td = None if fc is None else fc.target_date(target)
     summary = key_numbers(fit, fc, target=target, deadline=deadline, n_paths=n_paths, seed=seed)
     if run_scenarios:
         files = list(scenario_files) if scenario_files else default_scenario_files()
         scen = compare_scenarios(fit, files, baseline=fc, target=target, deadline=deadline, until=until,
-                                 n_paths=n_paths, seed=seed, regions=regions)  # fmt: skip
+                                 n_paths=n_paths, seed=seed, regions=regions, organic=org)  # fmt: skip
     else:
         scen = ScenarioComparison(None, {}, "Scenarios not requested.")
     return RegencyReport(str(region_code), obs, fit, fc, td, summary, scen, target, deadline, lang)

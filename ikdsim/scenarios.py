@@ -92,6 +92,8 @@ __all__ = [
     "thin_organic",
     "deplete_pool",
     "warped_increments",
+    "organic_draws",
+    "plain_forecast",
     "DEFAULT_UNTIL",
 ]
 
@@ -263,8 +265,27 @@ class _Organic:
     plain: np.ndarray
 
 
-def _organic_draws(fit: FitResult, *, until, n_paths: int, seed, step_days: int, **kwargs) -> _Organic:
-    """The forecast's draws, captured through ``simulate_paths(paths_hook=...)``."""
+def organic_draws(
+    fit: FitResult, *, until, n_paths: int = 2000, seed: int | None = 0, step_days: int = STEP_DAYS, **kwargs
+) -> _Organic:
+    """The plain forecast's draws (grid, starting levels, expected increments, noise, paths).
+
+    Captured through ``simulate_paths(paths_hook=...)`` with the generator of
+    :func:`ikdsim.forecast.forecast`, so ``organic_draws(...).plain`` equals the paths of
+    ``forecast(fit, until=..., n_paths=..., seed=..., step_days=...)`` exactly.  Draw once,
+    then pass the result to :func:`simulate` (``_organic``) for every scenario and to
+    :func:`plain_forecast` for the current trend: the posterior is sampled once.
+
+    Parameters
+    ----------
+    fit : FitResult
+    until, n_paths, seed, step_days, **kwargs
+        As :func:`ikdsim.forecast.forecast` (``kwargs`` go to ``simulate_paths``).
+
+    Returns
+    -------
+    _Organic
+    """
     box = {}
 
     def capture(t, level0, mu, noise):
@@ -278,6 +299,14 @@ def _organic_draws(fit: FitResult, *, until, n_paths: int, seed, step_days: int,
     simulate_paths(fit, until=until, n_paths=n_paths, rng=region_rng(seed, fit.region_code),
                    step_days=step_days, paths_hook=capture, **kwargs)  # fmt: skip
     return _Organic(**box)
+
+
+def plain_forecast(fit: FitResult, org: _Organic) -> Forecast:
+    """The current-trend :class:`~ikdsim.forecast.Forecast` of :func:`organic_draws` (no outreach)."""
+    observed = pd.Series(fit.data.y, index=to_dates(fit.data.t, fit.start), name="share")
+    return Forecast(region_code=fit.region_code, region_name=fit.region_name, model_name=fit.model_name,
+                    status=fit.status, start=fit.start, t=org.t, paths=org.plain,
+                    last_observed=fit.last_observed, observed=observed)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -621,14 +650,14 @@ def simulate(
         if rplan.last_end is not None:
             ends.append(rplan.last_end + pd.DateOffset(years=2))
         until = max(ends)
-    org = _organic if _organic is not None else _organic_draws(
+    org = _organic if _organic is not None else organic_draws(
         fit, until=until, n_paths=n_paths, seed=seed, step_days=step_days, **forecast_kwargs
     )
     run = _run(org, rplan, fit.start, N)
-    observed = pd.Series(fit.data.y, index=to_dates(fit.data.t, fit.start), name="share")
+    baseline = plain_forecast(fit, org)
     labels = dict(region_code=fit.region_code, region_name=fit.region_name, model_name=fit.model_name,
-                  status=fit.status, start=fit.start, t=org.t, last_observed=fit.last_observed, observed=observed)
-    baseline = Forecast(paths=org.plain, **labels)
+                  status=fit.status, start=fit.start, t=org.t, last_observed=fit.last_observed,
+                  observed=baseline.observed)  # fmt: skip
     start = to_dates(org.t[:1], fit.start)[0]
     return ScenarioForecast(
         paths=run.paths, **labels, scenario=sc.name, baseline=baseline, base=N, sources=run.labels,
@@ -685,7 +714,7 @@ def compare(
         base = base_of(fit, regions)
         until = max([DEFAULT_UNTIL] + [pd.Timestamp(deadline or s.deadline) + pd.DateOffset(years=1) for s in scs]
                     + [s.for_region(code).last_end + pd.DateOffset(years=2) for s in scs if s.for_region(code).last_end is not None])
-        org = _organic_draws(fit, until=until, n_paths=n_paths, seed=seed, step_days=kwargs.pop("step_days", STEP_DAYS), **kwargs)
+        org = organic_draws(fit, until=until, n_paths=n_paths, seed=seed, step_days=kwargs.pop("step_days", STEP_DAYS), **kwargs)
         for sc in scs:
             res = simulate(fit, sc, until=until, base=base, deadline=deadline, _organic=org)
             rows.append(res.summary(deadline, target))
@@ -841,7 +870,7 @@ def plan(
     N = base if base is not None else base_of(fit, regions)
     until = max(DEFAULT_UNTIL, deadline + pd.DateOffset(years=1),
                 (rplan.last_end or deadline) + pd.DateOffset(years=2))
-    org = _organic_draws(fit, until=until, n_paths=n_paths, seed=seed, step_days=kwargs.pop("step_days", STEP_DAYS), **kwargs)
+    org = organic_draws(fit, until=until, n_paths=n_paths, seed=seed, step_days=kwargs.pop("step_days", STEP_DAYS), **kwargs)
     cache: dict[float, ScenarioForecast] = {}
 
     def run(value: float, p: RegionPlan | None = None) -> ScenarioForecast:
