@@ -31,8 +31,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from scipy.signal import lfilter
-
 from .likelihood import rate_memory_matrix
 from .posterior import draw_parameters
 from .results import FitResult
@@ -296,6 +294,31 @@ class Forecast:
         return fan_chart(self, ax=ax, target=target, deadline=deadline, observations=observations)
 
 
+def ar1_filter(eps: np.ndarray, a: float) -> np.ndarray:
+    """The AR(1) recursion ``w[:, 0] = eps[:, 0]``, ``w[:, j] = eps[:, j] + a w[:, j - 1]``.
+
+    The same numbers as ``scipy.signal.lfilter([1], [1, -a], eps, axis=1)`` (tested), one
+    vectorised step per column, without importing ``scipy.signal`` (slow to import).
+
+    Parameters
+    ----------
+    eps : ndarray, shape (n, m)
+        Innovations.
+    a : float
+        Coefficient.
+
+    Returns
+    -------
+    ndarray, shape (n, m)
+    """
+    w = np.empty_like(eps, dtype=float)
+    if w.shape[1]:
+        w[:, 0] = eps[:, 0]
+    for j in range(1, w.shape[1]):
+        w[:, j] = eps[:, j] + a * w[:, j - 1]
+    return w
+
+
 def rate_disturbance(dt: np.ndarray, memory: float, n_paths: int, rng: np.random.Generator) -> np.ndarray:
     """Integrals of the unit rate disturbance over consecutive steps, for many paths.
 
@@ -333,7 +356,7 @@ def rate_disturbance(dt: np.ndarray, memory: float, n_paths: int, rng: np.random
     a = (lr - 1.0) / (lr + 1.0)
     eps = rng.standard_normal((n_paths, m))
     eps[:, 1:] *= np.sqrt(1.0 - a * a)
-    w = lfilter([1.0], [1.0, -a], eps, axis=1)
+    w = ar1_filter(eps, a)
     return w * np.sqrt(var)[None, :]
 
 

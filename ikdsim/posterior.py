@@ -33,9 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
-from .fitting import log_posterior_batch
 from .results import FitResult
 
 #: Degrees of freedom of the Student-t proposal.
@@ -111,6 +109,8 @@ def log_posterior(fit: FitResult, z: np.ndarray) -> np.ndarray:
     -------
     ndarray, shape (D,)
     """
+    from .fitting import log_posterior_batch  # here: loading cached draws needs no fitting (slow to import)
+
     return log_posterior_batch(fit.model, fit.data, fit.prior, z)
 
 
@@ -121,6 +121,8 @@ def _pareto_k(weights: np.ndarray) -> float:
     if w.size < 10:
         return np.nan
     tail = w[-m:]
+    from scipy import stats  # here, not at the top: replaying cached draws needs no scipy.stats
+
     try:
         shape, _, _ = stats.genpareto.fit(tail - tail[0], floc=0.0)
     except Exception:  # noqa: BLE001 - a diagnostic only
@@ -172,6 +174,8 @@ def draw_parameters(
 
 
 def _importance(fit: FitResult, n: int, rng: np.random.Generator, cov: np.ndarray) -> PosteriorDraws:
+    from scipy import stats
+
     m = OVERSAMPLE * n
     loc, shape = np.asarray(fit.z, float), cov * PROPOSAL_SCALE**2
     for round_ in range(ADAPT_ROUNDS + 1):

@@ -74,14 +74,11 @@ import yaml
 from . import __version__
 from .batch import atomic_write
 from .data import default_data_dir, load_observations, load_regions
-from .fitting import FitWarning, fit_province
-from .fitting import fit as fit_region
 from .forecast import DEADLINE, TARGET, Forecast, TargetDate
 from .results import FitResult
 from .scenario_spec import Scenario, load_scenario, parse_scenario
 from .scenarios import ScenarioForecast, base_of, organic_draws, plain_forecast
 from .scenarios import simulate as simulate_scenario
-from .summary import at_columns, forecast_table
 
 __all__ = [
     "LANGS",
@@ -920,6 +917,9 @@ def _fit_for(code: str, obs, regions, fits_path: str | None, model: str = "auto"
     if code in fits:
         return fits[code], fits
     province = code.split(".")[0]
+    from .fitting import FitWarning, fit_province  # only without cached fits (scipy.optimize is slow to import)
+    from .fitting import fit as fit_region
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -1090,6 +1090,8 @@ def summary_table(
     -------
     pandas.DataFrame
     """
+    from .summary import at_columns, forecast_table  # it imports the fitting (slow to import)
+
     table = forecast_table(observations, regions, fits=fits, forecasts=forecasts, codes=codes, target=target,
                            deadline=deadline, until=until, n_paths=n_paths, seed=seed, at=[deadline])  # fmt: skip
     p10, p50, p90 = at_columns(deadline)
@@ -1186,6 +1188,8 @@ def province_overview(
     obs, regions = _load_inputs(data_path, regions_path)
     fits = load_fits(fits_path) if fits_path else None
     if fits is None or province not in fits:
+        from .fitting import FitWarning, fit_province
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FitWarning)
             warnings.simplefilter("ignore", RuntimeWarning)
