@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .likelihood import rate_memory_matrix
-from .posterior import draw_parameters
+from .drawcache import draw_parameters  # posterior.draw_parameters, through the draws cache when one is active
 from .results import FitResult
 from .timeaxis import DAYS_PER_YEAR, to_dates, to_years
 

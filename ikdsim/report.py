@@ -74,6 +74,7 @@ import yaml
 from . import __version__
 from .batch import atomic_write
 from .data import default_data_dir, load_observations, load_regions
+from .drawcache import draws_path, replaying
 from .forecast import DEADLINE, TARGET, Forecast, TargetDate
 from .results import FitResult
 from .scenario_spec import Scenario, load_scenario, parse_scenario
@@ -1019,7 +1020,9 @@ def regency_report(
     data_path, regions_path : str, optional
         Observations and regions files (default: the shipped ones).
     fits_path : str, optional
-        A pickle of fits from ``ikdsim run``; default: the province is fitted here.
+        A pickle of fits from ``ikdsim run``; default: the province is fitted here.  The
+        posterior draws ``ikdsim run`` saved next to it (:mod:`ikdsim.drawcache`) are
+        reused: the same numbers as sampling again, without the sampling.
     target, deadline, until
         Target share, deadline and end of the horizon (ISO dates).
     scenario_files : sequence of str, optional
@@ -1040,7 +1043,8 @@ def regency_report(
     fit, _ = _fit_for(str(region_code), obs, regions, fits_path)
     # Sample once: the current trend and every scenario share these draws (same numbers as
     # fit.forecast and scenarios.simulate with the same seed).
-    org = None if fit.status == "failed" else organic_draws(fit, until=until, n_paths=n_paths, seed=seed)
+    with replaying(draws_path(fits_path) if fits_path else None):
+        org = None if fit.status == "failed" else organic_draws(fit, until=until, n_paths=n_paths, seed=seed)
     fc = None if org is None else plain_forecast(fit, org)
     td = None if fc is None else fc.target_date(target)
     summary = key_numbers(fit, fc, target=target, deadline=deadline, n_paths=n_paths, seed=seed)
@@ -1196,7 +1200,9 @@ def province_overview(
             fits = fit_province(obs, province, regions=regions)
     codes = [c for c in fits if c == province or c.startswith(province + ".")]
     # Forecast every region once: the small multiples and the summary share the paths.
-    all_fc = {c: fits[c].forecast(until=until, n_paths=n_paths, seed=seed) for c in codes if fits[c].status != "failed"}
+    with replaying(draws_path(fits_path) if fits_path else None):
+        all_fc = {c: fits[c].forecast(until=until, n_paths=n_paths, seed=seed) for c in codes
+                  if fits[c].status != "failed"}  # fmt: skip
     if summary_path and Path(summary_path).is_file():
         summary = pd.read_csv(summary_path, dtype={"region_code": str})
         summary = summary[summary["region_code"].isin(codes)].reset_index(drop=True)
