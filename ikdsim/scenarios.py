@@ -63,6 +63,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -322,7 +323,15 @@ class _Run:
 
 
 def _run(org: _Organic, plan: RegionPlan, origin: pd.Timestamp, base: float) -> _Run:
-    """Build the scenario's paths (the model of the module docstring)."""
+    """Build the scenario's paths (the model of the module docstring).
+
+    One step at a time (each depends on the last), over all paths at once; the arrays are
+    laid out step-major so that a step's values are contiguous, the per-step organic
+    trend ``clip(mu + noise, 0)`` is computed for all steps up front, and a source does no
+    work in the steps where it is idle.  Every step applies the same floating-point
+    operations as the plain loop over :func:`organic_increment`, :func:`outreach_yield`,
+    :func:`deplete_pool` and :func:`thin_organic` (tests compare the two bit for bit).
+    """
     t, level0, mu, noise = org.t, org.level0, org.mu, org.noise
     n, steps = mu.shape
     sources = _sources(plan, t, origin, base) if not plan.is_empty else []
@@ -335,41 +344,47 @@ def _run(org: _Organic, plan: RegionPlan, origin: pd.Timestamp, base: float) -> 
     lift = _lift(plan, t, origin)
     mu_w = warped_increments(t, mu, lift)
     ratio = np.divide(mu_w, mu, out=np.ones_like(mu), where=mu > 0)
-    W = np.stack([s.willing0 * (1.0 - level0) for s in sources], axis=1)  # (n, C)
+    trend = organic_increment(mu_w, noise * ratio).T.copy()  # (steps, n): theta = 1
+    W = np.stack([s.willing0 * (1.0 - level0) for s in sources])  # (C, n)
     W0 = W.copy()
+    active = np.array([(s.cap > 0) if s.cap is not None else (s.contacts > 0) for s in sources])  # (C, steps)
     theta = np.ones(n)
     acc = np.zeros(n)
     s = level0.copy()
-    paths = np.empty((n, t.size))
-    paths[:, 0] = level0
+    paths = np.empty((steps + 1, n))
+    paths[0] = level0
     out_A = np.zeros((n, steps, C))
-    out_o = np.empty((n, steps))
+    out_o = np.empty((steps, n))
+    zero = np.zeros(n)
     for j in range(steps):
         # Nobody adopts past 100%: the organic increment takes at most the room left, so the
         # accounting (start + organic + outreach) equals the path even at the cap.
-        o = np.minimum(organic_increment(mu_w[:, j], noise[:, j] * ratio[:, j], theta), np.clip(1.0 - s, 0.0, None))
-        A = np.zeros((n, C))
-        for c, src in enumerate(sources):
-            if src.cap is not None:
-                if src.cap[j] > 0:
-                    A[:, c] = np.minimum(src.cap[j], W[:, c])
-            elif src.contacts[j] > 0:
-                A[:, c] = outreach_yield(W[:, c], src.contacts[j], src.pool)
-        total = A.sum(axis=1)
-        room = np.clip(1.0 - s - o, 0.0, None)
-        scale = np.where(total > room, np.divide(room, total, out=np.zeros_like(total), where=total > 0), 1.0)
-        A *= scale[:, None]
-        total = A.sum(axis=1)
-        free_after = 1.0 - s - total
-        for c in range(C):
-            W[:, c] = deplete_pool(W[:, c], A[:, c], o, free_after)
-        theta = thin_organic(theta, total, s)
+        o = np.minimum(theta * trend[j], np.clip(1.0 - s, 0.0, None))
+        live = np.flatnonzero(active[:, j])
+        if live.size:
+            A = np.zeros((n, C))  # (paths, sources), as A.sum(axis=1) adds them
+            for c in live:
+                src = sources[c]
+                A[:, c] = np.minimum(src.cap[j], W[c]) if src.cap is not None else outreach_yield(W[c], src.contacts[j], src.pool)
+            total = A.sum(axis=1)
+            room = np.clip(1.0 - s - o, 0.0, None)
+            scale = np.where(total > room, np.divide(room, total, out=np.zeros_like(total), where=total > 0), 1.0)
+            A *= scale[:, None]
+            total = A.sum(axis=1)
+            free_after = 1.0 - s - total
+            W = deplete_pool(W, A.T, o, free_after)
+            theta = thin_organic(theta, total, s)
+            out_A[:, j, :] = A
+        else:  # no outreach in this step: A = 0, so theta stays (unless the share is 1)
+            W = deplete_pool(W, zero, o, 1.0 - s - zero)
+            theta = thin_organic(theta, zero, s)
+            total = zero
         acc = acc + (o + total)
         s = np.minimum(level0 + acc, 1.0)
-        paths[:, j + 1] = s
-        out_A[:, j, :] = A
-        out_o[:, j] = o
-    return _Run(paths, out_A, out_o, team_days, labels, tuple(s.window for s in sources), W, W0)
+        paths[j + 1] = s
+        out_o[j] = o
+    return _Run(paths.T.copy(), out_A, out_o.T.copy(), team_days, labels,
+                tuple(s.window for s in sources), W.T.copy(), W0.T.copy())
 
 
 # =============================================================================== results
@@ -429,9 +444,14 @@ class ScenarioForecast(Forecast):
         dt = np.diff(self.t)
         return np.clip((tu - self.t[:-1]) / np.where(dt > 0, dt, 1.0), 0.0, 1.0)
 
+    @cached_property
+    def _outreach_per_step(self) -> np.ndarray:
+        """Outreach of all sources per path and step, ``outreach.sum(axis=2)`` (summed once)."""
+        return self.outreach.sum(axis=2)
+
     def activations(self, until=None) -> np.ndarray:
         """Outreach activations per path (residents), all sources, up to ``until``."""
-        return (self.outreach.sum(axis=2) @ self._step_weights(until)) * self.base
+        return (self._outreach_per_step @ self._step_weights(until)) * self.base
 
     def total_team_days(self, until=None) -> float:
         """Team-days used up to ``until`` (default: the whole scenario)."""
