@@ -77,6 +77,7 @@ __all__ = [
     "atomic_write",
     "default_notebooks_dir",
     "fit_cache",
+    "summary_cache",
     "run_batch",
     "run_job",
 ]
@@ -204,6 +205,45 @@ def fit_cache(
         if old != path:
             old.unlink(missing_ok=True)
     return path, fits
+
+
+def summary_cache(
+    observations: pd.DataFrame,
+    regions: pd.DataFrame,
+    fits: dict,
+    fits_path: str | Path,
+    *,
+    target: float = 0.30,
+    deadline: str = "2025-12-31",
+    until: str = "2030-12-31",
+    n_paths: int = 2000,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, Path]:
+    """The summary table of the fits, and its posterior draws saved for the notebooks.
+
+    :func:`ikdsim.report.summary_table` forecasts every region; the draws are recorded
+    (reusing those already saved) and written atomically to
+    :func:`ikdsim.drawcache.draws_path` of ``fits_path``, where the notebooks given
+    ``fits_path`` find them.  Draws files of other fits are removed.
+
+    Returns
+    -------
+    (pandas.DataFrame, Path)
+        The summary and the draws file.
+    """
+    from .drawcache import draws_path, replaying
+    from .report import summary_table
+
+    path = draws_path(fits_path)
+    with replaying(path) as draws:
+        summary = summary_table(observations, regions, fits=fits, target=target, deadline=deadline, until=until,
+                                n_paths=n_paths, seed=seed)  # fmt: skip
+    if draws.misses or not path.is_file():
+        draws.save(path)
+    for old in path.parent.glob("draws-*.pkl"):
+        if old != path:
+            old.unlink(missing_ok=True)
+    return summary, path
 
 
 # ============================================================================ jobs
@@ -602,8 +642,7 @@ def run_batch(
         When the data or regions file has errors (nothing is run).
     """
     from .data import default_observations_path, default_regions_path, load_observations, load_regions
-    from .drawcache import draws_path, replaying
-    from .report import default_scenario_files, index_html, summary_table  # report imports this module
+    from .report import default_scenario_files, index_html  # report imports this module
 
     t_start = time.perf_counter()
     out = Path(out).resolve()
@@ -666,16 +705,8 @@ def run_batch(
         fits_path, fits = fit_cache(data_path, regions_path, cache, observations=obs, regions=regions_frame)
         for j in todo:
             j.parameters["fits_path"] = str(fits_path)
-        # Record the posterior draws of the summary's forecasts for the notebooks.
-        dpath = draws_path(fits_path)
-        with replaying(dpath) as draws:
-            summary = summary_table(obs, regions_frame, fits=fits, target=target, deadline=deadline,
-                                    until=until, n_paths=n_paths, seed=seed)  # fmt: skip
-        if draws.misses or not dpath.is_file():
-            draws.save(dpath)
-        for old in cache.glob("draws-*.pkl"):
-            if old != dpath:
-                old.unlink(missing_ok=True)
+        summary, _ = summary_cache(obs, regions_frame, fits, fits_path, target=target, deadline=deadline,
+                                   until=until, n_paths=n_paths, seed=seed)  # fmt: skip
         atomic_write(summary_file, summary.to_csv(index=False).encode("utf-8"))
         results.extend(_run_jobs(todo, out, jobs=jobs, scheduler=scheduler, progress=progress))
 
