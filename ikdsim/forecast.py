@@ -231,7 +231,7 @@ class Forecast:
         else:
             index = pd.DatetimeIndex(pd.to_datetime(np.atleast_1d(dates)))
             values = self.at(index)
-        qs = np.quantile(values, q, axis=0)
+        qs = np.quantile(values.T.copy(), q, axis=1)  # the same numbers; a path-major copy partitions faster
         frame = pd.DataFrame({f"p{round(100 * x):02d}": row for x, row in zip(q, qs)}, index=index)
         frame.insert(0, "mean", values.mean(axis=0))
         frame.index.name = "date"
