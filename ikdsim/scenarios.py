@@ -365,7 +365,10 @@ def _run(org: _Organic, plan: RegionPlan, origin: pd.Timestamp, base: float) -> 
             A = np.zeros((n, C))  # (paths, sources), as A.sum(axis=1) adds them
             for c in live:
                 src = sources[c]
-                A[:, c] = np.minimum(src.cap[j], W[c]) if src.cap is not None else outreach_yield(W[c], src.contacts[j], src.pool)
+                if src.cap is not None:
+                    A[:, c] = np.minimum(src.cap[j], W[c])
+                else:
+                    A[:, c] = outreach_yield(W[c], src.contacts[j], src.pool)
             total = A.sum(axis=1)
             room = np.clip(1.0 - s - o, 0.0, None)
             scale = np.where(total > room, np.divide(room, total, out=np.zeros_like(total), where=total > 0), 1.0)
