@@ -11,20 +11,60 @@ Public API (see each function's docstring):
   is reached (:class:`Forecast`, :class:`TargetDate`);
 - :func:`forecast_table`: every region in one long table;
 - :func:`load_scenario`, :func:`simulate`, :func:`plan`: outreach scenarios.
+
+The names are imported on first use (PEP 562), so ``from ikdsim import report`` loads
+only what the report needs (a notebook then starts without scipy.optimize, for one).
+``forecast`` is imported here: it names both a submodule and the function, and the
+package attribute must stay the function whatever is imported later.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from .curvefit import fit_curve  # noqa: E402
-from .data import load_observations, load_regions  # noqa: E402
-from .fitting import fit, fit_all, fit_province  # noqa: E402
 from .forecast import Forecast, TargetDate, forecast  # noqa: E402
-from .results import FitResult  # noqa: E402
-from .scenario_spec import load_scenario  # noqa: E402
-from .scenarios import plan, simulate  # noqa: E402
-from .summary import forecast_table  # noqa: E402
+
+#: Public name -> the module that defines it.
+_LAZY = {
+    "fit_curve": "curvefit",
+    "load_observations": "data",
+    "load_regions": "data",
+    "fit": "fitting",
+    "fit_all": "fitting",
+    "fit_province": "fitting",
+    "FitResult": "results",
+    "load_scenario": "scenario_spec",
+    "plan": "scenarios",
+    "simulate": "scenarios",
+    "forecast_table": "summary",
+}
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
+    from .curvefit import fit_curve
+    from .data import load_observations, load_regions
+    from .fitting import fit, fit_all, fit_province
+    from .results import FitResult
+    from .scenario_spec import load_scenario
+    from .scenarios import plan, simulate
+    from .summary import forecast_table
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(f".{_LAZY[name]}", __name__)
+        value = getattr(module, name)
+        # A submodule named like its function (forecast) is set as an attribute when imported:
+        # the public name is the function, as before.
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 __all__ = [
     "__version__",

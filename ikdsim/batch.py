@@ -8,7 +8,9 @@ What a batch does
    their fit from there instead of refitting.
 2. Computes the summary from those fits (one row of key numbers per region,
    :func:`ikdsim.report.summary_table`, which forecasts them with
-   :func:`ikdsim.summary.forecast_table`) and writes ``OUT/summary.csv``.
+   :func:`ikdsim.summary.forecast_table`) and writes ``OUT/summary.csv``.  The posterior
+   draws of those forecasts are saved next to the fits, ``OUT/.cache/draws-<hash>.pkl``
+   (:mod:`ikdsim.drawcache`): the notebooks reuse them instead of sampling again.
 3. Executes ``notebooks/regency_forecast.ipynb`` for each regency and
    ``notebooks/province_overview.ipynb`` for each province with regencies, each in its own
    process (papermill, then nbconvert to HTML with the code hidden), ``jobs`` at a time,
@@ -28,7 +30,7 @@ Output layout
     OUT/regions/<code>/report.ipynb     executed regency notebook
     OUT/regions/<code>/report.html      the same as HTML, code hidden
     OUT/regions/<code>/summary.json     the regency's key numbers (report.key_numbers)
-    OUT/.cache/                         fits, stamps, temporary folders (safe to delete)
+    OUT/.cache/                         fits, posterior draws, stamps, temporary folders (safe to delete)
 
 ``status`` is ``ok``, ``up to date`` (skipped), ``failed`` (the notebook raised, or the
 fit failed: the report is still written and explains why; a notebook that raised is kept
@@ -75,6 +77,7 @@ __all__ = [
     "atomic_write",
     "default_notebooks_dir",
     "fit_cache",
+    "summary_cache",
     "run_batch",
     "run_job",
 ]
@@ -202,6 +205,45 @@ def fit_cache(
         if old != path:
             old.unlink(missing_ok=True)
     return path, fits
+
+
+def summary_cache(
+    observations: pd.DataFrame,
+    regions: pd.DataFrame,
+    fits: dict,
+    fits_path: str | Path,
+    *,
+    target: float = 0.30,
+    deadline: str = "2025-12-31",
+    until: str = "2030-12-31",
+    n_paths: int = 2000,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, Path]:
+    """The summary table of the fits, and its posterior draws saved for the notebooks.
+
+    :func:`ikdsim.report.summary_table` forecasts every region; the draws are recorded
+    (reusing those already saved) and written atomically to
+    :func:`ikdsim.drawcache.draws_path` of ``fits_path``, where the notebooks given
+    ``fits_path`` find them.  Draws files of other fits are removed.
+
+    Returns
+    -------
+    (pandas.DataFrame, Path)
+        The summary and the draws file.
+    """
+    from .drawcache import draws_path, replaying
+    from .report import summary_table
+
+    path = draws_path(fits_path)
+    with replaying(path) as draws:
+        summary = summary_table(observations, regions, fits=fits, target=target, deadline=deadline, until=until,
+                                n_paths=n_paths, seed=seed)  # fmt: skip
+    if draws.misses or not path.is_file():
+        draws.save(path)
+    for old in path.parent.glob("draws-*.pkl"):
+        if old != path:
+            old.unlink(missing_ok=True)
+    return summary, path
 
 
 # ============================================================================ jobs
@@ -600,7 +642,7 @@ def run_batch(
         When the data or regions file has errors (nothing is run).
     """
     from .data import default_observations_path, default_regions_path, load_observations, load_regions
-    from .report import default_scenario_files, index_html, summary_table  # report imports this module
+    from .report import default_scenario_files, index_html  # report imports this module
 
     t_start = time.perf_counter()
     out = Path(out).resolve()
@@ -663,8 +705,8 @@ def run_batch(
         fits_path, fits = fit_cache(data_path, regions_path, cache, observations=obs, regions=regions_frame)
         for j in todo:
             j.parameters["fits_path"] = str(fits_path)
-        summary = summary_table(obs, regions_frame, fits=fits, target=target, deadline=deadline,
-                                until=until, n_paths=n_paths, seed=seed)  # fmt: skip
+        summary, _ = summary_cache(obs, regions_frame, fits, fits_path, target=target, deadline=deadline,
+                                   until=until, n_paths=n_paths, seed=seed)  # fmt: skip
         atomic_write(summary_file, summary.to_csv(index=False).encode("utf-8"))
         results.extend(_run_jobs(todo, out, jobs=jobs, scheduler=scheduler, progress=progress))
 

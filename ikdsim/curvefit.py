@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
 
 from .models import GrowthModel, get_model
 
@@ -121,6 +120,8 @@ class CurveFitResult:
         """Two-sided p-values of the t statistics (``df_resid`` degrees of freedom)."""
         if self.df_resid <= 0:
             return pd.Series(np.nan, index=self.params.index)
+        from scipy import stats  # imported where used: a heavy import that most users never need
+
         return pd.Series(
             2 * stats.t.sf(np.abs(self.tvalues.to_numpy()), self.df_resid),
             index=self.params.index,
@@ -141,6 +142,8 @@ class CurveFitResult:
         """
         if not 0 < alpha < 1:
             raise ValueError("alpha must be in (0, 1)")
+        from scipy import stats
+
         q = stats.t.ppf(1 - alpha / 2, self.df_resid) if self.df_resid > 0 else np.nan
         half = q * self.bse
         return pd.DataFrame({"lower": self.params - half, "upper": self.params + half})
@@ -463,6 +466,8 @@ def fit_curve(
     method = "trf" if finite_bounds else "lm"
     if max_nfev is None:
         max_nfev = 1000 * (k + 1)
+    from scipy import optimize
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)

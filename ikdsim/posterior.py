@@ -39,12 +39,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from .batchfit import BatchProblem, curve_terms
-from .statespace import StackedSeries, filter_loglik
-from .fitting import log_posterior_batch
 from .results import FitResult
+from .statespace import StackedSeries, filter_loglik
 
 #: Degrees of freedom of the Student-t proposal.
 PROPOSAL_DF = 5.0
@@ -133,6 +131,8 @@ def log_posterior(fit: FitResult, z: np.ndarray) -> np.ndarray:
     -------
     ndarray, shape (D,)
     """
+    from .fitting import log_posterior_batch  # here: replaying cached draws needs no fitting
+
     return log_posterior_batch(fit.model, fit.data, fit.prior, z)
 
 
@@ -359,10 +359,12 @@ def _bounds_priors(fits: list[FitResult]):
 
 
 def _importance_steps(fit: FitResult, n: int, rng: np.random.Generator, cov: np.ndarray):
+    from scipy.stats import multivariate_t  # here, not at the top: replaying cached draws needs no scipy.stats
+
     m = OVERSAMPLE * n
     loc, shape = np.asarray(fit.z, float), cov * PROPOSAL_SCALE**2
     for round_ in range(ADAPT_ROUNDS + 1):
-        proposal = stats.multivariate_t(loc=loc, shape=shape, df=PROPOSAL_DF, allow_singular=True)
+        proposal = multivariate_t(loc=loc, shape=shape, df=PROPOSAL_DF, allow_singular=True)
         z = np.atleast_2d(proposal.rvs(size=m, random_state=rng))
         logw = (yield (fit, z)) - proposal.logpdf(z)
         logw = np.where(np.isfinite(logw), logw, -np.inf)

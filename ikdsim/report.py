@@ -74,14 +74,12 @@ import yaml
 from . import __version__
 from .batch import atomic_write
 from .data import default_data_dir, load_observations, load_regions
-from .fitting import FitWarning, fit_province
-from .fitting import fit as fit_region
+from .drawcache import draws_path, replaying
 from .forecast import DEADLINE, TARGET, Forecast, TargetDate
 from .results import FitResult
 from .scenario_spec import Scenario, load_scenario, parse_scenario
-from .scenarios import ScenarioForecast, base_of
+from .scenarios import ScenarioForecast, base_of, organic_draws, plain_forecast
 from .scenarios import simulate as simulate_scenario
-from .summary import at_columns, forecast_table
 
 __all__ = [
     "LANGS",
@@ -786,6 +784,7 @@ def compare_scenarios(
     n_paths: int = 2000,
     seed: int | None = 0,
     regions: pd.DataFrame | None = None,
+    organic=None,
 ) -> ScenarioComparison:
     """Simulate scenarios for one region with :func:`ikdsim.scenarios.simulate`.
 
@@ -802,6 +801,10 @@ def compare_scenarios(
         As :func:`key_numbers` and :func:`ikdsim.forecast.forecast`.
     regions : pandas.DataFrame, optional
         The regions table (wajib-KTP bases for count pools).
+    organic : optional
+        The current trend's draws, :func:`ikdsim.scenarios.organic_draws` with the same
+        ``until``, ``n_paths`` and ``seed``: every scenario reuses them instead of sampling
+        the posterior again (the numbers are the same either way).
 
     Returns
     -------
@@ -811,7 +814,12 @@ def compare_scenarios(
     """
     if fit.status == "failed":
         return ScenarioComparison(None, {}, f"{fit.region_code}: the fit failed; no scenarios")
-    base = baseline if baseline is not None else fit.forecast(until=until, n_paths=n_paths, seed=seed)
+    if baseline is not None:
+        base = baseline
+    elif organic is not None:
+        base = plain_forecast(fit, organic)
+    else:
+        base = fit.forecast(until=until, n_paths=n_paths, seed=seed)
     rows = [{"scenario": "current trend", **_scenario_row(base, target, deadline)}]
     forecasts: dict[str, Forecast] = {"current trend": base}
     if not scenarios:
@@ -827,7 +835,7 @@ def compare_scenarios(
                 notes.append(f"{name!r} does not cover {fit.region_code}")
                 continue
             res = simulate_scenario(fit, spec, until=until, n_paths=n_paths, seed=seed, deadline=deadline,
-                                    regions=regions, base=wajib_ktp)  # fmt: skip
+                                    regions=regions, base=wajib_ktp, _organic=organic)  # fmt: skip
             forecasts[name] = res
             rows.append({"scenario": name, **_scenario_row(res, target, deadline), **_accounting(res, target, deadline)})
         except Exception as exc:  # noqa: BLE001 - one bad scenario never stops the report
@@ -910,6 +918,9 @@ def _fit_for(code: str, obs, regions, fits_path: str | None, model: str = "auto"
     if code in fits:
         return fits[code], fits
     province = code.split(".")[0]
+    from .fitting import FitWarning, fit_province  # only without cached fits (scipy.optimize is slow to import)
+    from .fitting import fit as fit_region
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -1009,7 +1020,9 @@ def regency_report(
     data_path, regions_path : str, optional
         Observations and regions files (default: the shipped ones).
     fits_path : str, optional
-        A pickle of fits from ``ikdsim run``; default: the province is fitted here.
+        A pickle of fits from ``ikdsim run``; default: the province is fitted here.  The
+        posterior draws ``ikdsim run`` saved next to it (:mod:`ikdsim.drawcache`) are
+        reused: the same numbers as sampling again, without the sampling.
     target, deadline, until
         Target share, deadline and end of the horizon (ISO dates).
     scenario_files : sequence of str, optional
@@ -1028,13 +1041,17 @@ def regency_report(
     _lang(lang)
     obs, regions = _load_inputs(data_path, regions_path)
     fit, _ = _fit_for(str(region_code), obs, regions, fits_path)
-    fc = None if fit.status == "failed" else fit.forecast(until=until, n_paths=n_paths, seed=seed)
+    # Sample once: the current trend and every scenario share these draws (same numbers as
+    # fit.forecast and scenarios.simulate with the same seed).
+    with replaying(draws_path(fits_path) if fits_path else None):
+        org = None if fit.status == "failed" else organic_draws(fit, until=until, n_paths=n_paths, seed=seed)
+    fc = None if org is None else plain_forecast(fit, org)
     td = None if fc is None else fc.target_date(target)
     summary = key_numbers(fit, fc, target=target, deadline=deadline, n_paths=n_paths, seed=seed)
     if run_scenarios:
         files = list(scenario_files) if scenario_files else default_scenario_files()
         scen = compare_scenarios(fit, files, baseline=fc, target=target, deadline=deadline, until=until,
-                                 n_paths=n_paths, seed=seed, regions=regions)  # fmt: skip
+                                 n_paths=n_paths, seed=seed, regions=regions, organic=org)  # fmt: skip
     else:
         scen = ScenarioComparison(None, {}, "Scenarios not requested.")
     return RegencyReport(str(region_code), obs, fit, fc, td, summary, scen, target, deadline, lang)
@@ -1077,6 +1094,8 @@ def summary_table(
     -------
     pandas.DataFrame
     """
+    from .summary import at_columns, forecast_table  # it imports the fitting (slow to import)
+
     table = forecast_table(observations, regions, fits=fits, forecasts=forecasts, codes=codes, target=target,
                            deadline=deadline, until=until, n_paths=n_paths, seed=seed, at=[deadline])  # fmt: skip
     p10, p50, p90 = at_columns(deadline)
@@ -1173,13 +1192,17 @@ def province_overview(
     obs, regions = _load_inputs(data_path, regions_path)
     fits = load_fits(fits_path) if fits_path else None
     if fits is None or province not in fits:
+        from .fitting import FitWarning, fit_province
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FitWarning)
             warnings.simplefilter("ignore", RuntimeWarning)
             fits = fit_province(obs, province, regions=regions)
     codes = [c for c in fits if c == province or c.startswith(province + ".")]
     # Forecast every region once: the small multiples and the summary share the paths.
-    all_fc = {c: fits[c].forecast(until=until, n_paths=n_paths, seed=seed) for c in codes if fits[c].status != "failed"}
+    with replaying(draws_path(fits_path) if fits_path else None):
+        all_fc = {c: fits[c].forecast(until=until, n_paths=n_paths, seed=seed) for c in codes
+                  if fits[c].status != "failed"}  # fmt: skip
     if summary_path and Path(summary_path).is_file():
         summary = pd.read_csv(summary_path, dtype={"region_code": str})
         summary = summary[summary["region_code"].isin(codes)].reset_index(drop=True)

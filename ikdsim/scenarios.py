@@ -63,6 +63,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -92,6 +93,8 @@ __all__ = [
     "thin_organic",
     "deplete_pool",
     "warped_increments",
+    "organic_draws",
+    "plain_forecast",
     "DEFAULT_UNTIL",
 ]
 
@@ -263,8 +266,27 @@ class _Organic:
     plain: np.ndarray
 
 
-def _organic_draws(fit: FitResult, *, until, n_paths: int, seed, step_days: int, **kwargs) -> _Organic:
-    """The forecast's draws, captured through ``simulate_paths(paths_hook=...)``."""
+def organic_draws(
+    fit: FitResult, *, until, n_paths: int = 2000, seed: int | None = 0, step_days: int = STEP_DAYS, **kwargs
+) -> _Organic:
+    """The plain forecast's draws (grid, starting levels, expected increments, noise, paths).
+
+    Captured through ``simulate_paths(paths_hook=...)`` with the generator of
+    :func:`ikdsim.forecast.forecast`, so ``organic_draws(...).plain`` equals the paths of
+    ``forecast(fit, until=..., n_paths=..., seed=..., step_days=...)`` exactly.  Draw once,
+    then pass the result to :func:`simulate` (``_organic``) for every scenario and to
+    :func:`plain_forecast` for the current trend: the posterior is sampled once.
+
+    Parameters
+    ----------
+    fit : FitResult
+    until, n_paths, seed, step_days, **kwargs
+        As :func:`ikdsim.forecast.forecast` (``kwargs`` go to ``simulate_paths``).
+
+    Returns
+    -------
+    _Organic
+    """
     box = {}
 
     def capture(t, level0, mu, noise):
@@ -280,6 +302,14 @@ def _organic_draws(fit: FitResult, *, until, n_paths: int, seed, step_days: int,
     return _Organic(**box)
 
 
+def plain_forecast(fit: FitResult, org: _Organic) -> Forecast:
+    """The current-trend :class:`~ikdsim.forecast.Forecast` of :func:`organic_draws` (no outreach)."""
+    observed = pd.Series(fit.data.y, index=to_dates(fit.data.t, fit.start), name="share")
+    return Forecast(region_code=fit.region_code, region_name=fit.region_name, model_name=fit.model_name,
+                    status=fit.status, start=fit.start, t=org.t, paths=org.plain,
+                    last_observed=fit.last_observed, observed=observed)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class _Run:
     paths: np.ndarray  # (n, m)
@@ -293,7 +323,15 @@ class _Run:
 
 
 def _run(org: _Organic, plan: RegionPlan, origin: pd.Timestamp, base: float) -> _Run:
-    """Build the scenario's paths (the model of the module docstring)."""
+    """Build the scenario's paths (the model of the module docstring).
+
+    One step at a time (each depends on the last), over all paths at once; the arrays are
+    laid out step-major so that a step's values are contiguous, the per-step organic
+    trend ``clip(mu + noise, 0)`` is computed for all steps up front, and a source does no
+    work in the steps where it is idle.  Every step applies the same floating-point
+    operations as the plain loop over :func:`organic_increment`, :func:`outreach_yield`,
+    :func:`deplete_pool` and :func:`thin_organic` (tests compare the two bit for bit).
+    """
     t, level0, mu, noise = org.t, org.level0, org.mu, org.noise
     n, steps = mu.shape
     sources = _sources(plan, t, origin, base) if not plan.is_empty else []
@@ -306,41 +344,50 @@ def _run(org: _Organic, plan: RegionPlan, origin: pd.Timestamp, base: float) -> 
     lift = _lift(plan, t, origin)
     mu_w = warped_increments(t, mu, lift)
     ratio = np.divide(mu_w, mu, out=np.ones_like(mu), where=mu > 0)
-    W = np.stack([s.willing0 * (1.0 - level0) for s in sources], axis=1)  # (n, C)
+    trend = organic_increment(mu_w, noise * ratio).T.copy()  # (steps, n): theta = 1
+    W = np.stack([s.willing0 * (1.0 - level0) for s in sources])  # (C, n)
     W0 = W.copy()
+    active = np.array([(s.cap > 0) if s.cap is not None else (s.contacts > 0) for s in sources])  # (C, steps)
     theta = np.ones(n)
     acc = np.zeros(n)
     s = level0.copy()
-    paths = np.empty((n, t.size))
-    paths[:, 0] = level0
+    paths = np.empty((steps + 1, n))
+    paths[0] = level0
     out_A = np.zeros((n, steps, C))
-    out_o = np.empty((n, steps))
+    out_o = np.empty((steps, n))
+    zero = np.zeros(n)
     for j in range(steps):
         # Nobody adopts past 100%: the organic increment takes at most the room left, so the
         # accounting (start + organic + outreach) equals the path even at the cap.
-        o = np.minimum(organic_increment(mu_w[:, j], noise[:, j] * ratio[:, j], theta), np.clip(1.0 - s, 0.0, None))
-        A = np.zeros((n, C))
-        for c, src in enumerate(sources):
-            if src.cap is not None:
-                if src.cap[j] > 0:
-                    A[:, c] = np.minimum(src.cap[j], W[:, c])
-            elif src.contacts[j] > 0:
-                A[:, c] = outreach_yield(W[:, c], src.contacts[j], src.pool)
-        total = A.sum(axis=1)
-        room = np.clip(1.0 - s - o, 0.0, None)
-        scale = np.where(total > room, np.divide(room, total, out=np.zeros_like(total), where=total > 0), 1.0)
-        A *= scale[:, None]
-        total = A.sum(axis=1)
-        free_after = 1.0 - s - total
-        for c in range(C):
-            W[:, c] = deplete_pool(W[:, c], A[:, c], o, free_after)
-        theta = thin_organic(theta, total, s)
+        o = np.minimum(theta * trend[j], np.clip(1.0 - s, 0.0, None))
+        live = np.flatnonzero(active[:, j])
+        if live.size:
+            A = np.zeros((n, C))  # (paths, sources), as A.sum(axis=1) adds them
+            for c in live:
+                src = sources[c]
+                if src.cap is not None:
+                    A[:, c] = np.minimum(src.cap[j], W[c])
+                else:
+                    A[:, c] = outreach_yield(W[c], src.contacts[j], src.pool)
+            total = A.sum(axis=1)
+            room = np.clip(1.0 - s - o, 0.0, None)
+            scale = np.where(total > room, np.divide(room, total, out=np.zeros_like(total), where=total > 0), 1.0)
+            A *= scale[:, None]
+            total = A.sum(axis=1)
+            free_after = 1.0 - s - total
+            W = deplete_pool(W, A.T, o, free_after)
+            theta = thin_organic(theta, total, s)
+            out_A[:, j, :] = A
+        else:  # no outreach in this step: A = 0, so theta stays (unless the share is 1)
+            W = deplete_pool(W, zero, o, 1.0 - s - zero)
+            theta = thin_organic(theta, zero, s)
+            total = zero
         acc = acc + (o + total)
         s = np.minimum(level0 + acc, 1.0)
-        paths[:, j + 1] = s
-        out_A[:, j, :] = A
-        out_o[:, j] = o
-    return _Run(paths, out_A, out_o, team_days, labels, tuple(s.window for s in sources), W, W0)
+        paths[j + 1] = s
+        out_o[j] = o
+    return _Run(paths.T.copy(), out_A, out_o.T.copy(), team_days, labels,
+                tuple(s.window for s in sources), W.T.copy(), W0.T.copy())
 
 
 # =============================================================================== results
@@ -400,9 +447,14 @@ class ScenarioForecast(Forecast):
         dt = np.diff(self.t)
         return np.clip((tu - self.t[:-1]) / np.where(dt > 0, dt, 1.0), 0.0, 1.0)
 
+    @cached_property
+    def _outreach_per_step(self) -> np.ndarray:
+        """Outreach of all sources per path and step, ``outreach.sum(axis=2)`` (summed once)."""
+        return self.outreach.sum(axis=2)
+
     def activations(self, until=None) -> np.ndarray:
         """Outreach activations per path (residents), all sources, up to ``until``."""
-        return (self.outreach.sum(axis=2) @ self._step_weights(until)) * self.base
+        return (self._outreach_per_step @ self._step_weights(until)) * self.base
 
     def total_team_days(self, until=None) -> float:
         """Team-days used up to ``until`` (default: the whole scenario)."""
@@ -621,14 +673,14 @@ def simulate(
         if rplan.last_end is not None:
             ends.append(rplan.last_end + pd.DateOffset(years=2))
         until = max(ends)
-    org = _organic if _organic is not None else _organic_draws(
+    org = _organic if _organic is not None else organic_draws(
         fit, until=until, n_paths=n_paths, seed=seed, step_days=step_days, **forecast_kwargs
     )
     run = _run(org, rplan, fit.start, N)
-    observed = pd.Series(fit.data.y, index=to_dates(fit.data.t, fit.start), name="share")
+    baseline = plain_forecast(fit, org)
     labels = dict(region_code=fit.region_code, region_name=fit.region_name, model_name=fit.model_name,
-                  status=fit.status, start=fit.start, t=org.t, last_observed=fit.last_observed, observed=observed)
-    baseline = Forecast(paths=org.plain, **labels)
+                  status=fit.status, start=fit.start, t=org.t, last_observed=fit.last_observed,
+                  observed=baseline.observed)  # fmt: skip
     start = to_dates(org.t[:1], fit.start)[0]
     return ScenarioForecast(
         paths=run.paths, **labels, scenario=sc.name, baseline=baseline, base=N, sources=run.labels,
@@ -685,7 +737,7 @@ def compare(
         base = base_of(fit, regions)
         until = max([DEFAULT_UNTIL] + [pd.Timestamp(deadline or s.deadline) + pd.DateOffset(years=1) for s in scs]
                     + [s.for_region(code).last_end + pd.DateOffset(years=2) for s in scs if s.for_region(code).last_end is not None])
-        org = _organic_draws(fit, until=until, n_paths=n_paths, seed=seed, step_days=kwargs.pop("step_days", STEP_DAYS), **kwargs)
+        org = organic_draws(fit, until=until, n_paths=n_paths, seed=seed, step_days=kwargs.pop("step_days", STEP_DAYS), **kwargs)
         for sc in scs:
             res = simulate(fit, sc, until=until, base=base, deadline=deadline, _organic=org)
             rows.append(res.summary(deadline, target))
@@ -841,7 +893,7 @@ def plan(
     N = base if base is not None else base_of(fit, regions)
     until = max(DEFAULT_UNTIL, deadline + pd.DateOffset(years=1),
                 (rplan.last_end or deadline) + pd.DateOffset(years=2))
-    org = _organic_draws(fit, until=until, n_paths=n_paths, seed=seed, step_days=kwargs.pop("step_days", STEP_DAYS), **kwargs)
+    org = organic_draws(fit, until=until, n_paths=n_paths, seed=seed, step_days=kwargs.pop("step_days", STEP_DAYS), **kwargs)
     cache: dict[float, ScenarioForecast] = {}
 
     def run(value: float, p: RegionPlan | None = None) -> ScenarioForecast:

@@ -64,6 +64,9 @@ def test_broken_region_does_not_stop_the_batch_and_rerun_skips(out):
     summary = pd.read_csv(out / "summary.csv", dtype={"region_code": str})
     assert {"64.09", "64", "64.01"} <= set(summary["region_code"])
     assert not leftovers(out)
+    # The summary's posterior draws are saved next to the fits, for the notebooks.
+    fits_files = list((out / ".cache").glob("fits-*.pkl"))
+    assert [p.name for p in (out / ".cache").glob("draws-*.pkl")] == [p.name.replace("fits-", "draws-") for p in fits_files]
 
     # Rerun: the good region and the overview are up to date; the broken one is retried.
     mtime = (out / "regions" / "64.09" / "report.html").stat().st_mtime_ns

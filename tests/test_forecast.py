@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from ikdsim.calibration import calibrate, coverage_summary
-from ikdsim.forecast import TargetDate, allocate, rate_disturbance
+from ikdsim.forecast import TargetDate, allocate, ar1_filter, rate_disturbance
 from ikdsim.likelihood import rate_memory_matrix
 from ikdsim.posterior import draw_parameters
 
@@ -86,6 +86,16 @@ def test_rate_disturbance_matches_the_ou_process():
     # Per-step variance and the variance of the year's total, within sampling error.
     assert x[:, 10].var() == pytest.approx(exact[10, 10], rel=0.05)
     assert x.sum(axis=1).var() == pytest.approx(exact.sum(), rel=0.05)
+
+
+@pytest.mark.parametrize("a", [0.0, 0.37, 0.9, 0.999, -0.5])
+@pytest.mark.parametrize("m", [1, 2, 271])
+def test_ar1_filter_gives_the_numbers_of_lfilter(a, m):
+    """The AR(1) recursion replacing scipy.signal.lfilter: the same numbers, bit for bit."""
+    from scipy.signal import lfilter
+
+    eps = np.random.default_rng(m).standard_normal((500, m))
+    assert np.array_equal(ar1_filter(eps, a), lfilter([1.0], [1.0, -a], eps, axis=1))
 
 
 def test_allocate_sums_and_follows_weights():

@@ -114,6 +114,36 @@ def test_regency_notebook_writes_key_numbers(run_notebook, fits_path):
     assert not errors
 
 
+def test_regency_notebook_same_numbers_with_and_without_cached_draws(run_notebook, kaltim_fits, fits_path, tmp_path):
+    """The draws ``ikdsim run`` saves next to the fits give the notebook the same numbers as
+    sampling; a tampered draws file changes them (so the notebook does read it)."""
+    import dataclasses
+    import shutil
+
+    from ikdsim.drawcache import DrawCache, draws_path, recording
+
+    def summary(fits_file):
+        out = run_notebook("regency_forecast.ipynb", region_code="64.09", fits_path=str(fits_file), n_paths=200)
+        return json.loads((out / "summary.json").read_text())
+
+    bare, cached = tmp_path / "bare", tmp_path / "cached"
+    for d in (bare, cached):
+        d.mkdir()
+        shutil.copy(fits_path, d)
+    with recording() as cache:
+        kaltim_fits["64.09"].forecast(until="2030-12-31", n_paths=200, seed=0)  # the notebook's defaults
+    cache.save(draws_path(cached / Path(fits_path).name))
+    assert not draws_path(bare / Path(fits_path).name).exists()
+    assert summary(cached / Path(fits_path).name) == summary(bare / Path(fits_path).name)
+
+    tampered = DrawCache.load(draws_path(cached / Path(fits_path).name))
+    for key, (draws, state) in tampered.entries.items():
+        tampered.entries[key] = (dataclasses.replace(draws, z=draws.z[::-1].copy() + 0.3), state)
+        tampered.used.add(key)
+    tampered.save(draws_path(cached / Path(fits_path).name))
+    assert summary(cached / Path(fits_path).name) != summary(bare / Path(fits_path).name)
+
+
 def test_regency_notebook_in_english_for_a_region_without_data(run_notebook, fits_path):
     out = run_notebook("regency_forecast.ipynb", region_code="64.01", fits_path=fits_path, n_paths=200, lang="en",
                        run_scenarios=False)  # fmt: skip

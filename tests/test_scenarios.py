@@ -13,9 +13,13 @@ import ikdsim
 from ikdsim.fitting import fit
 from ikdsim.scenario_spec import ScenarioError, load_scenario, parse_scenario
 from ikdsim.scenarios import (
+    _lift,
     _Organic,
     _run,
+    _sources,
     deplete_pool,
+    organic_draws,
+    organic_increment,
     outreach_yield,
     plan,
     simulate,
@@ -91,6 +95,60 @@ def test_small_case_by_hand():
     assert run.paths[0] == pytest.approx([0.2, s1, s2], rel=1e-12)
     assert run.team_days[:, 0] == pytest.approx([5.0, 5.0])
     assert A1 * N == pytest.approx(362.54, abs=0.01)
+
+
+def _run_plainly(org, rplan, origin, N):
+    """The model of the module docstring as a plain loop over steps and sources (the
+    reference that the vectorised ``_run`` must match bit for bit)."""
+    t, level0, mu, noise = org.t, org.level0, org.mu, org.noise
+    n, steps = mu.shape
+    sources = _sources(rplan, t, origin, N)
+    C = len(sources)
+    mu_w = warped_increments(t, mu, _lift(rplan, t, origin))
+    ratio = np.divide(mu_w, mu, out=np.ones_like(mu), where=mu > 0)
+    W = np.stack([src.willing0 * (1.0 - level0) for src in sources], axis=1)
+    theta, acc, s = np.ones(n), np.zeros(n), level0.copy()
+    paths, out_A, out_o = np.empty((n, t.size)), np.zeros((n, steps, C)), np.empty((n, steps))
+    paths[:, 0] = level0
+    for j in range(steps):
+        o = np.minimum(organic_increment(mu_w[:, j], noise[:, j] * ratio[:, j], theta), np.clip(1.0 - s, 0.0, None))
+        A = np.zeros((n, C))
+        for c, src in enumerate(sources):
+            if src.cap is not None:
+                if src.cap[j] > 0:
+                    A[:, c] = np.minimum(src.cap[j], W[:, c])
+            elif src.contacts[j] > 0:
+                A[:, c] = outreach_yield(W[:, c], src.contacts[j], src.pool)
+        total = A.sum(axis=1)
+        room = np.clip(1.0 - s - o, 0.0, None)
+        A *= np.where(total > room, np.divide(room, total, out=np.zeros_like(total), where=total > 0), 1.0)[:, None]
+        total = A.sum(axis=1)
+        for c in range(C):
+            W[:, c] = deplete_pool(W[:, c], A[:, c], o, 1.0 - s - total)
+        theta = thin_organic(theta, total, s)
+        acc = acc + (o + total)
+        s = np.minimum(level0 + acc, 1.0)
+        paths[:, j + 1], out_A[:, j, :], out_o[:, j] = s, A, o
+    return paths, out_A, out_o, W
+
+
+@pytest.mark.parametrize("teams_factor", [1.0, 60.0])  # 60: the pools run dry
+@pytest.mark.parametrize("name", ["kaltim_intensive.yaml", "kaltim_jemput_bola.yaml"])
+def test_vectorised_run_matches_the_plain_loop_bit_for_bit(ppu, regions, name, teams_factor):
+    import dataclasses
+
+    sc = load_scenario(SCENARIOS / name, regions=regions)
+    rplan = sc.for_region("64.09")
+    rplan = dataclasses.replace(rplan, channels=tuple(dataclasses.replace(c, teams=c.teams * teams_factor)
+                                                      for c in rplan.channels))  # fmt: skip
+    org = organic_draws(ppu, until=UNTIL, n_paths=300, seed=4)
+    N = float(ppu.data.base)
+    run = _run(org, rplan, ppu.start, N)
+    paths, out_A, out_o, W = _run_plainly(org, rplan, ppu.start, N)
+    if name == "kaltim_intensive.yaml":
+        assert len(run.labels) >= 8  # enough sources for numpy's pairwise summation to matter
+    assert np.array_equal(run.paths, paths) and np.array_equal(run.outreach, out_A)
+    assert np.array_equal(run.organic, out_o) and np.array_equal(run.willing_left, W)
 
 
 # ------------------------------------------------------------------ against the plain forecast
