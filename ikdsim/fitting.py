@@ -972,6 +972,34 @@ def of_provinces(frame: pd.DataFrame | None, provinces: list[str]) -> pd.DataFra
     return pd.concat([of_province(frame, p) for p in provinces]) if provinces else frame.iloc[:0]
 
 
+def fit_holding(
+    observations: pd.DataFrame, codes: Iterable[str], *, regions: pd.DataFrame | None = None, model: str = "auto",
+    n_jobs: int = 1,
+) -> dict[str, FitResult]:
+    """Fit the provinces that hold ``codes`` (whole, for pooling), and the nation if asked.
+
+    Parameters
+    ----------
+    observations : pandas.DataFrame
+        The observations frame.
+    codes : iterable of str
+        Region codes wanted (``"ID"`` for the nation).
+    regions : pandas.DataFrame, optional
+        The regions table.
+    model : str
+        ``"auto"`` or a model name.
+    n_jobs : int
+        As for :func:`fit_all`.
+
+    Returns
+    -------
+    dict of str to FitResult
+        Every unit of those provinces (a superset of ``codes``).
+    """
+    keys = sorted({c.split(".")[0] for c in map(str, codes)})
+    return fit_all(of_provinces(observations, keys), regions=of_provinces(regions, keys), model=model, n_jobs=n_jobs)
+
+
 def split_provinces(provinces: list[str], sizes: Mapping[str, int], parts: int) -> list[list[str]]:
     """Provinces in ``parts`` groups of about equal numbers of units (largest first)."""
     groups: list[list[str]] = [[] for _ in range(parts)]

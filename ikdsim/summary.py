@@ -76,7 +76,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import pandas as pd
 
-from .fitting import of_provinces, split_provinces, fit_all, region_label
+from .fitting import fit_holding, of_provinces, region_label, split_provinces
 from .forecast import TARGET, Forecast, forecast_many
 from .results import FitResult
 
@@ -338,14 +338,8 @@ def forecast_table(
 
 def _fit_wanted(observations, regions, wanted, model) -> tuple[dict, str]:
     """Fit the provinces of the wanted codes (whole, for pooling) and the nation if wanted."""
-    provinces = {c.split(".")[0] for c in wanted if c != "ID"}
-    keep_codes = lambda s: s.astype(str).map(  # noqa: E731
-        lambda c: (c == "ID" and "ID" in wanted) or (c != "ID" and c.split(".")[0] in provinces)
-    )
-    obs = observations[keep_codes(observations["region_code"])]
-    reg = None if regions is None else regions[keep_codes(regions["region_code"])]
     try:
-        return fit_all(obs, regions=reg, model=model), ""
+        return fit_holding(observations, wanted, regions=regions, model=model), ""
     except Exception as exc:  # noqa: BLE001 - reported on every row instead
         return {}, f"fitting failed: {exc}"
 

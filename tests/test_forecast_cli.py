@@ -26,7 +26,7 @@ def shipped_json(kaltim_fits):
     """
     capture_out, capture_err = io.StringIO(), io.StringIO()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("ikdsim.summary.fit_all", lambda observations, **kwargs: kaltim_fits)
+        mp.setattr("ikdsim.summary.fit_holding", lambda observations, codes, **kwargs: kaltim_fits)
         mp.setattr("sys.stdout", capture_out)
         mp.setattr("sys.stderr", capture_err)
         code = main(["forecast", "--format", "json", "--paths", "300", "--at", "2026-12-31",

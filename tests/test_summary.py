@@ -137,15 +137,15 @@ def test_default_codes(synth):
 
 
 def test_failed_fit_gives_failed_row(synth, codes, monkeypatch):
-    real = summary.fit_all
+    real = summary.fit_holding
     victim = codes[1]
 
-    def broken(observations, **kw):
-        fits = real(observations, **kw)
+    def broken(observations, wanted, **kw):
+        fits = real(observations, wanted, **kw)
         fits[victim] = dataclasses.replace(fits[victim], status="failed", message="optimiser exploded")
         return fits
 
-    monkeypatch.setattr(summary, "fit_all", broken)
+    monkeypatch.setattr(summary, "fit_holding", broken)
     out = forecast_table(synth.observations, synth.regions, codes=codes[:2], at=AT[:1], **FAST)
     row = out.set_index("region_code").loc[victim]
     assert row["status"] == "failed"
@@ -179,7 +179,7 @@ def test_fitting_exception_fails_every_row_without_raising(synth, codes, monkeyp
     def boom(*args, **kwargs):
         raise RuntimeError("no memory left")
 
-    monkeypatch.setattr(summary, "fit_all", boom)
+    monkeypatch.setattr(summary, "fit_holding", boom)
     out = forecast_table(synth.observations, synth.regions, codes=codes[:3], **FAST)
     assert (out["status"] == "failed").all()
     assert out["message"].str.contains("no memory left").all()

@@ -112,14 +112,11 @@ def check_regions(codes, regions, obs) -> None:
 
 def fit_for(obs, regions, codes):
     """Fits of the provinces holding ``codes`` (pooled; quiet)."""
-    from ..fitting import fit_all
+    from ..fitting import fit_holding
 
-    provinces = sorted({c.split(".")[0] for c in codes})
-    o = obs[obs["region_code"].astype(str).str.split(".").str[0].isin(provinces)]
-    r = regions[regions["region_code"].astype(str).str.split(".").str[0].isin(provinces)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return fit_all(o, regions=r)
+        return fit_holding(obs, codes, regions=regions)
 
 
 def _date(s) -> str:
