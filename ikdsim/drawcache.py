@@ -181,12 +181,9 @@ def draw_parameters(fit, n: int, rng: np.random.Generator, *, method: str = "aut
     active, a recorded draw is returned (and ``rng`` moved to the state the draw left it
     in); otherwise the draw is made and recorded.
     """
-    from .posterior import run_steps
+    from .posterior import run_one
 
-    out = run_steps([draw_steps(fit, n, rng, method=method)])[0]
-    if isinstance(out, Exception):
-        raise out
-    return out
+    return run_one(draw_steps(fit, n, rng, method=method))
 
 
 def draw_steps(fit, n: int, rng: np.random.Generator, *, method: str = "auto"):

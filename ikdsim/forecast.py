@@ -33,7 +33,7 @@ import pandas as pd
 
 from .likelihood import rate_memory_matrix
 from .drawcache import draw_steps  # posterior.draw_steps, through the draws cache when one is active
-from .posterior import run_steps
+from .posterior import run_one, run_steps
 from .results import FitResult
 from .timeaxis import DAYS_PER_YEAR, to_dates, to_years
 
@@ -409,21 +409,7 @@ def draw_curves(
     sigma2 : ndarray, shape (n_paths, 1)
         Overdispersion per path.
     """
-    return _run_one(curve_steps(fit, t, n_paths, rng, method=method, average=average))
-
-
-def _run_one(steps):
-    """Run one generator of steps (:func:`ikdsim.posterior.run_steps`); raise its error."""
-    out = run_steps([steps])[0]
-    if isinstance(out, Exception):
-        raise out
-    return out
-
-
-def curve_steps(fit: FitResult, t: np.ndarray, n_paths: int, rng: np.random.Generator, *, method: str = "auto", average: bool = True):
-    """:func:`draw_curves` as steps (:func:`ikdsim.posterior.run_steps`)."""
-    member_draws = yield from member_draw_steps(fit, n_paths, rng, method=method, average=average)
-    return curves_from_draws(member_draws, t)
+    return curves_from_draws(run_one(member_draw_steps(fit, n_paths, rng, method=method, average=average)), t)
 
 
 def member_draw_steps(fit: FitResult, n_paths: int, rng: np.random.Generator, *, method: str = "auto", average: bool = True):
@@ -493,27 +479,9 @@ def simulate_paths(
         Grid times (years), starting at the last observation (or the rollout).
     paths : ndarray, shape (n_paths, m)
     """
-    return _run_one(
-        path_steps(fit, until=until, n_paths=n_paths, rng=rng, step_days=step_days, paths_hook=paths_hook,
-                   method=method, average=average)
-    )
-
-
-def path_steps(
-    fit: FitResult,
-    *,
-    until,
-    n_paths: int = 2000,
-    rng: np.random.Generator | None = None,
-    step_days: int = STEP_DAYS,
-    paths_hook=None,
-    method: str = "auto",
-    average: bool = True,
-):
-    """:func:`simulate_paths` as steps (:func:`ikdsim.posterior.run_steps`)."""
     rng = rng if rng is not None else region_rng(None, fit.region_code)
     t = forecast_grid(fit, until, step_days)
-    member_draws = yield from member_draw_steps(fit, n_paths, rng, method=method, average=average)
+    member_draws = run_one(member_draw_steps(fit, n_paths, rng, method=method, average=average))
     return t, paths_from_draws(fit, t, member_draws, rng, paths_hook=paths_hook)
 
 

@@ -194,7 +194,12 @@ def draw_parameters(
     -------
     PosteriorDraws
     """
-    out = run_steps([draw_steps(fit, n, rng, method=method)])[0]
+    return run_one(draw_steps(fit, n, rng, method=method))
+
+
+def run_one(steps):
+    """Run one generator of steps (:func:`run_steps`); return its value or raise its error."""
+    out = run_steps([steps])[0]
     if isinstance(out, Exception):
         raise out
     return out
