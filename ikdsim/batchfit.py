@@ -205,46 +205,53 @@ def curve_terms(problem: BatchProblem, z: np.ndarray) -> tuple[np.ndarray, np.nd
     return level, rate, s2, extra
 
 
-def _stencil(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, int, int, int, int]]]:
-    """Central-difference stencil points around ``z`` (R, d): centre, axes, then pairs."""
+def _stencil(z: np.ndarray, dims: Sequence[int]) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, int, int, int, int]]]:
+    """Central-difference stencil points around ``z`` (R, d) in the coordinates ``dims``:
+    centre, axes, then pairs (indices of ``h`` and ``pairs`` count within ``dims``)."""
     r, d = z.shape
-    h = _EPS4 * np.maximum(np.abs(z), 0.1)
+    h = _EPS4 * np.maximum(np.abs(z[:, dims]), 0.1)
     offsets = [np.zeros((r, d))]
-    for i in range(d):
+    for i, di in enumerate(dims):
         for sign in (1.0, -1.0):
             o = np.zeros((r, d))
-            o[:, i] = sign * h[:, i]
+            o[:, di] = sign * h[:, i]
             offsets.append(o)
     pairs = []
-    for i in range(d):
-        for j in range(i + 1, d):
+    for i, di in enumerate(dims):
+        for j in range(i + 1, len(dims)):
+            dj = dims[j]
             idx = []
             for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
                 o = np.zeros((r, d))
-                o[:, i], o[:, j] = si * h[:, i], sj * h[:, j]
+                o[:, di], o[:, dj] = si * h[:, i], sj * h[:, j]
                 idx.append(len(offsets))
                 offsets.append(o)
             pairs.append((i, j, *idx))
     return z[:, None, :] + np.stack(offsets, axis=1), h, pairs
 
 
-def gradient_hessian(problem: BatchProblem, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def gradient_hessian(
+    problem: BatchProblem, z: np.ndarray, dims: Sequence[int] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Objective, central-difference gradient and Hessian at one point per region.
 
     Parameters
     ----------
     problem : BatchProblem
     z : ndarray, shape (R, d)
+    dims : sequence of int, optional
+        The coordinates to differentiate in (default all; the others held fixed).
 
     Returns
     -------
     f : ndarray, shape (R,)
-    grad : ndarray, shape (R, d)
-    hess : ndarray, shape (R, d, d)
+    grad : ndarray, shape (R, len(dims))
+    hess : ndarray, shape (R, len(dims), len(dims))
     """
-    pts, h, pairs = _stencil(z)
+    dims = list(range(z.shape[1])) if dims is None else list(dims)
+    pts, h, pairs = _stencil(z, dims)
     f = neg_log_posterior(problem, pts)
-    d = z.shape[1]
+    d = len(dims)
     f0 = f[:, 0]
     fp, fm = f[:, 1 : 2 * d + 1 : 2], f[:, 2 : 2 * d + 2 : 2]
     grad = (fp - fm) / (2.0 * h)

@@ -37,7 +37,14 @@ A regency with zero to two usable figures cannot identify three or four paramete
 1. every *informative* unit (the province series and each regency with at least
    :data:`MIN_INFORMATIVE` figures) is fitted with the weakly informative default prior;
 2. for each model, a prior is estimated from those units' estimates (random-effects mean
-   and DerSimonian-Laird between-unit variance, :func:`ikdsim.priors.estimate_prior`);
+   and DerSimonian-Laird between-unit variance, :func:`ikdsim.priors.estimate_prior`).
+   Two corrections keep this prior honest (both measured on the synthetic calibration
+   benchmark, :mod:`ikdsim.calibration`): the overdispersion enters with its *marginal*
+   estimate (:func:`marginal_log_sigma2`: the joint mode of a short series is biased low
+   by the curve parameters fitted with it, as maximum likelihood's variance is without
+   REML's correction), and the ceiling is not pooled (:data:`POOL_CEILING`: its unit
+   estimates are modes on a ridge, biased towards the last observed share with variances
+   that vanish there) and keeps the weakly informative default;
 3. every unit is refitted with that prior.  A regency with few figures gets a curve whose
    shape comes from its province and whose level comes from its own figures, and an
    uncertainty as wide as the regencies of the province differ (status ``sparse``);
@@ -66,7 +73,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.tools.numdiff import approx_fprime
 
-from .batchfit import BAD, BatchProblem, find_modes
+from .batchfit import BAD, BatchProblem, find_modes, gradient_hessian
 from .likelihood import DATE_HALF_WIDTH_DAYS, SeriesData, loglik_batch
 from .statespace import StackedSeries, filter_loglik
 from .models import CANDIDATES, get_model
@@ -86,6 +93,22 @@ SHARE_BOUNDS: Mapping[str, tuple[float, float]] = {
 
 #: A regency with at least this many usable figures informs its province's prior.
 MIN_INFORMATIVE = 3
+
+#: Whether the ceiling's prior is estimated from the province's units (empirical Bayes)
+#: like the other parameters.  It is not: early in a curve the data fix the current level
+#: and rate but not the saturation level, and the unit estimates the pooled prior is built
+#: from are posterior *modes*, pulled down the ridge towards the floor (the last observed
+#: share) with delta-method variances that vanish there.  The random-effects model of
+#: :func:`ikdsim.priors.estimate_prior` assumes unbiased, roughly normal unit estimates with
+#: honest variances; here it produced confident, low priors.  Measured on the synthetic
+#: dukcapil pattern (200 regencies, seed 1): unit logit-ceilings from the default prior
+#: were 0.8 below the truth (median), one unit at -4.0 with variance 0.009 against a true
+#: +0.4; the pooled centres were -1.1 to -0.1 against a true mean of +0.2, and the
+#: forecasts' 12-month expected growth was 11% too low (median), 15% of truths above the
+#: 97.5th percentile of that growth.  With the weakly informative default on the ceiling
+#: (and the overdispersion pooled with its marginal estimate, :func:`marginal_log_sigma2`)
+#: the two worst provinces went from 17.5% to 7.5% there.
+POOL_CEILING = False
 
 #: Candidates with a smaller Akaike weight are left out of forecast averaging.
 MIN_WEIGHT = 0.01
@@ -677,6 +700,77 @@ def _prior_scale_estimates(fit_: FitResult) -> tuple[dict[str, float], dict[str,
     return dict(zip(names, est)), dict(zip(names, np.diag(cov)))
 
 
+def marginal_log_sigma2(fits: Sequence[FitResult], step: float = 0.25) -> np.ndarray:
+    r"""The overdispersion's log, corrected for the curve parameters fitted with it.
+
+    The joint posterior mode of :math:`s = \log\sigma^2` (``fit.z[-1]``) is biased low
+    when a series has few observations: the curve is fitted to the same increments whose
+    scatter measures :math:`\sigma^2`, so the residuals are smaller than the disturbances
+    (the maximum-likelihood variance of a Gaussian model with :math:`k` fitted mean
+    parameters is :math:`(n - k)/n` of the truth; REML's correction, Patterson and Thompson
+    1971).  The mode of the *marginal* posterior of :math:`s` (curve parameters integrated
+    out, Laplace approximation: Tierney and Kadane 1986) adds
+    :math:`-\tfrac12\log\det H_{\theta\theta}(s)`, the curvature of the posterior in the
+    curve parameters :math:`\theta` at their conditional mode.  One Newton step from the
+    joint mode, with the profile's curvature :math:`1/\Sigma_{ss}` from the Laplace
+    covariance and the conditional mode moved along the regression
+    :math:`\Sigma_{\theta s}/\Sigma_{ss}`:
+
+    .. math::
+
+        s^* = \hat s + \Sigma_{ss}\,g, \qquad
+        g = -\tfrac12 \frac{d}{ds}\log\det H_{\theta\theta}(s)\Big|_{\hat s}
+        \quad\text{(central difference, step ``step``)}.
+
+    For a pure scale model (:math:`H_{\theta\theta} \propto 1/\sigma^2`,
+    :math:`\Sigma_{ss} = 2/n`) this is :math:`k/n \approx \log(n/(n-k))`: REML's factor.
+    The step is limited to one unit of :math:`s` (a factor e): the expansion is local.
+    Measured on the synthetic news pattern (regencies with 3-11 figures, true
+    :math:`\sigma^2 \approx 0.015`), the joint modes that fed the pooled prior had a median
+    of 0.0065: the pooled prior then pulled every regency's overdispersion, and its forecast
+    width, down by half.  The Hessians of all the fits are computed together
+    (:func:`ikdsim.batchfit.gradient_hessian`).
+
+    Parameters
+    ----------
+    fits : sequence of FitResult
+        Fits of one model form, each with a finite mode and covariance (others keep their
+        joint mode).
+    step : float
+        Finite-difference step in :math:`s`.
+
+    Returns
+    -------
+    ndarray
+        The corrected :math:`\log\sigma^2` per fit (the joint mode where the correction
+        cannot be computed).
+    """
+    out = np.array([float(f.z[-1]) for f in fits])
+    ok = [i for i, f in enumerate(fits) if f.status != "failed" and np.all(np.isfinite(f.z))
+          and np.all(np.isfinite(f.cov_z)) and f.cov_z[-1, -1] > 0]
+    if not ok:
+        return out
+    sel = [fits[i] for i in ok]
+    k = sel[0].z.size - 1
+    z = np.array([f.z for f in sel], dtype=float)
+    cov = np.array([f.cov_z for f in sel], dtype=float)
+    var_s = cov[:, k, k]
+    slope = cov[:, :k, k] / var_s[:, None]
+    problem = BatchProblem.build([f.model for f in sel], [f.data for f in sel], [f.prior for f in sel])
+    logdet = []
+    for sign in (1.0, -1.0):
+        zs = z.copy()
+        zs[:, :k] += slope * sign * step
+        zs[:, k] += sign * step
+        _, _, hess = gradient_hessian(problem, zs, dims=range(k))
+        signs, values = np.linalg.slogdet(0.5 * (hess + np.swapaxes(hess, 1, 2)))
+        logdet.append(np.where(signs > 0, values, np.nan))
+    g = -0.5 * (logdet[0] - logdet[1]) / (2.0 * step)
+    shift = np.where(np.isfinite(g), np.clip(var_s * g, -1.0, 1.0), 0.0)
+    out[ok] = z[:, k] + shift
+    return out
+
+
 def province_units(observations: pd.DataFrame, province: str, regions: pd.DataFrame | None = None) -> list[str]:
     """The province code and its regencies' codes (from the data and the regions table)."""
     codes = {c for c in observations["region_code"].unique() if c == province or c.startswith(province + ".")}
@@ -799,6 +893,14 @@ def fit_provinces(
             if isinstance(f, FitResult):
                 stage1[c][m] = f
 
+    # The overdispersion enters the pooled priors with its marginal estimate.
+    marginal: dict[tuple[str, str], float] = {}
+    for m in models:
+        units_m = [c for c in stage1 if m in stage1[c] and stage1[c][m].status != "failed"]
+        if units_m:
+            values = marginal_log_sigma2([stage1[c][m] for c in units_m])
+            marginal.update({(c, m): float(v) for c, v in zip(units_m, values)})
+
     # The province's model (best mean Akaike weight) and a prior per model (stage 2).
     group_model, priors = {}, {}
     for p in provinces:
@@ -817,6 +919,9 @@ def fit_provinces(
                 if f is None or f.status == "failed":
                     continue
                 e, v = _prior_scale_estimates(f)
+                e["sigma2"] = marginal.get((c, m), e["sigma2"])
+                if not POOL_CEILING:
+                    e.pop(get_model(m).ceiling, None)  # the ceiling keeps the default prior
                 est.append(e)
                 var.append(v)
                 used.append(c)
