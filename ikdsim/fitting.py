@@ -75,7 +75,6 @@ from statsmodels.tools.numdiff import approx_fprime
 
 from .batchfit import BAD, BatchProblem, find_modes, gradient_hessian
 from .likelihood import DATE_HALF_WIDTH_DAYS, SeriesData, loglik_batch
-from .statespace import StackedSeries, filter_loglik
 from .models import CANDIDATES, get_model
 from .priors import PRIOR_SCALE, Prior, estimate_prior, from_prior_scale, to_prior_scale
 from .results import FitResult
@@ -112,11 +111,6 @@ POOL_CEILING = False
 
 #: Candidates with a smaller Akaike weight are left out of forecast averaging.
 MIN_WEIGHT = 0.01
-
-#: From this many points at once, :func:`log_posterior_batch` evaluates the likelihood by
-#: the Kalman filter (:mod:`ikdsim.statespace`, O(n) per point, vectorised) rather than
-#: by dense factorisations (cheaper for a few points): the same number either way.
-FILTER_FROM_DRAWS = 64
 
 #: Model used where no comparison is possible and no province choice exists.
 FALLBACK_MODEL = "bass"
@@ -264,7 +258,10 @@ def log_posterior_batch(model, data: SeriesData, prior: Prior, z: np.ndarray) ->
     """Log posterior density (up to a constant) of many points on the unconstrained scale.
 
     Likelihood (:func:`ikdsim.likelihood.loglik_batch`), prior, and the Jacobian from the
-    prior scale (:func:`log_jacobian`), for every row of ``z`` at once.
+    prior scale (:func:`log_jacobian`), for every row of ``z`` at once: the dense reference
+    form.  Fits and draws evaluate the same density through the Kalman filter, for many
+    regions at once (:func:`ikdsim.batchfit.neg_log_posterior`,
+    :func:`ikdsim.posterior.log_posterior_many`); the tests hold them to this one.
 
     Parameters
     ----------
@@ -289,10 +286,7 @@ def log_posterior_batch(model, data: SeriesData, prior: Prior, z: np.ndarray) ->
     cols = [theta[:, i : i + 1] for i in range(k)]
     level = model.anchored(data.t, *cols)
     rate = model.rate(data.t, *cols)
-    if z.shape[0] >= FILTER_FROM_DRAWS and data.n and data.memory > 0:
-        ll = filter_loglik(level[None], rate[None], StackedSeries.from_series([data]), sigma2[None])[0]
-    else:
-        ll = loglik_batch(level, rate, data, sigma2)
+    ll = loglik_batch(level, rate, data, sigma2)
     lp = prior.logpdf({**{n: theta[:, i] for i, n in enumerate(model.param_names)}, "sigma2": sigma2})
     out = ll + lp + log_jacobian(model, z, theta)
     return np.where(np.isfinite(out), out, -np.inf)

@@ -117,8 +117,9 @@ def log_posterior(fit: FitResult, z: np.ndarray) -> np.ndarray:
     """Log posterior density (up to a constant) of draws on the unconstrained scale.
 
     Likelihood, prior (normal on the prior scale) and the Jacobian from the prior scale to
-    the unconstrained scale: :func:`ikdsim.fitting.log_posterior_batch` with the fit's
-    model, data and prior.
+    the unconstrained scale, with the fit's model, data and prior: the density of
+    :func:`ikdsim.fitting.log_posterior_batch`, evaluated as every draw is
+    (:func:`log_posterior_many`).
 
     Parameters
     ----------
@@ -131,9 +132,7 @@ def log_posterior(fit: FitResult, z: np.ndarray) -> np.ndarray:
     -------
     ndarray, shape (D,)
     """
-    from .fitting import log_posterior_batch  # here: replaying cached draws needs no fitting
-
-    return log_posterior_batch(fit.model, fit.data, fit.prior, z)
+    return log_posterior_many([(fit, z)])[0]
 
 
 def _pareto_k(weights: np.ndarray) -> float:
@@ -307,9 +306,10 @@ def log_posterior_many(requests: list[tuple[FitResult, np.ndarray]], *, max_rows
     stacked = StackedSeries.from_series([f.data for f in fits])  # one width for all
     zs = [np.atleast_2d(np.asarray(z, dtype=float)) for _, z in requests]
     out = [np.empty(z.shape[0]) for z in zs]
-    groups: dict[str, list[int]] = {}
+    groups: dict[tuple, list[int]] = {}
     for r, (fit, _) in enumerate(requests):
-        groups.setdefault(fit.model.name, []).append(r)
+        # One form: the same curve function (fits of one form differ only in their bounds).
+        groups.setdefault((fit.model.name, fit.model._curve), []).append(r)
     buffer: list[tuple] = []
 
     def flush():

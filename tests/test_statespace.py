@@ -94,3 +94,26 @@ def test_pareto_k_agrees_with_maximum_likelihood(shape):
     ml = stats.genpareto.fit(tail - tail[0], floc=0.0)[0]
     assert _pareto_k(w) == pytest.approx(ml, abs=0.08)
     assert _pareto_k(w) == pytest.approx(shape, abs=0.15)
+
+
+def test_draws_density_equals_the_dense_reference(kaltim_fits):
+    # log_posterior (the filter, with the batched prior and Jacobian of ikdsim.batchfit)
+    # against fitting.log_posterior_batch (dense likelihood, Prior.logpdf, log_jacobian).
+    from ikdsim.posterior import log_posterior, log_posterior_many
+
+    fits = [f for c, f in sorted(kaltim_fits.items()) if f.status in ("ok", "sparse")]
+    rng = np.random.default_rng(7)
+    requests = []
+    for f in fits:
+        z = rng.multivariate_normal(f.z, 4.0 * f.cov_z, size=30)
+        dense = log_posterior_batch(f.model, f.data, f.prior, z)
+        fast = log_posterior(f, z)
+        finite = np.isfinite(dense)
+        assert finite.sum() > 10
+        np.testing.assert_array_equal(np.isfinite(fast), finite)
+        np.testing.assert_allclose(fast[finite], dense[finite], rtol=1e-9, atol=1e-8)
+        requests.append((f, z))
+    # Many fits at once (several model forms, padded series): the same numbers.
+    together = log_posterior_many(requests, max_rows=37)
+    for (f, z), values in zip(requests, together):
+        np.testing.assert_array_equal(values, log_posterior(f, z))
