@@ -141,22 +141,33 @@ def series_from_frame(observations: pd.DataFrame, region: str, *, start=ROLLOUT_
     SeriesData
     """
     rows = observations[(observations["region_code"] == region)]
-    rows = rows[~rows["exclude"].astype(bool) & rows["share"].notna()]
-    t = to_years(rows["date"].to_numpy(), start) if len(rows) else np.empty(0)
-    half = ((rows["share_hi"] - rows["share_lo"]) / 2.0).fillna(0.0).to_numpy(float)
-    prec = rows["date_precision"].map(DATE_HALF_WIDTH_DAYS).fillna(0.0).to_numpy(float)
-    tab = pd.DataFrame(
-        {"t": t, "y": rows["share"].to_numpy(float), "half": half, "date_half": prec / DAYS_PER_YEAR}
-    )
-    tab = tab[tab["t"] > 0].sort_values(["t", "half"]).drop_duplicates("t", keep="first")
-    base = rows["base"].dropna()
+    y = rows["share"].to_numpy(float)
+    keep = ~rows["exclude"].to_numpy(bool) & np.isfinite(y)
+    t = to_years(rows["date"].to_numpy()[keep], start) if keep.any() else np.empty(0)
+    half = np.nan_to_num((rows["share_hi"].to_numpy(float) - rows["share_lo"].to_numpy(float))[keep] / 2.0)
+    prec = np.array([DATE_HALF_WIDTH_DAYS.get(p, 0.0) for p in rows["date_precision"].to_numpy()[keep]], dtype=float)
+    y = y[keep]
+    # After the rollout only; of several figures on one date, the most precise.
+    after = t > 0
+    t, y, half, prec = t[after], y[after], half[after], prec[after]
+    order = np.lexsort((half, t))
+    t, y, half, prec = t[order], y[order], half[order], prec[order]
+    first = np.concatenate(([True], np.diff(t) != 0)) if t.size else np.zeros(0, dtype=bool)
+    base = rows["base"].to_numpy(float)[keep]
+    base = base[np.isfinite(base)]
     return SeriesData(
-        t=tab["t"].to_numpy(float),
-        y=tab["y"].to_numpy(float),
-        round_var=tab["half"].to_numpy(float) ** 2 / 3.0,
-        date_half=tab["date_half"].to_numpy(float),
-        base=float(base.iloc[-1]) if len(base) else float("nan"),
+        t=t[first],
+        y=y[first],
+        round_var=half[first] ** 2 / 3.0,
+        date_half=prec[first] / DAYS_PER_YEAR,
+        base=float(base[-1]) if base.size else float("nan"),
     )
+
+
+def split_by_region(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """A frame's rows by region code (one pass: looking each region up in the whole frame
+    would cost the number of regions times the number of rows)."""
+    return {str(code): rows for code, rows in frame.groupby(frame["region_code"].astype(str), sort=False)}
 
 
 def region_label(observations: pd.DataFrame, regions: pd.DataFrame | None, code: str) -> tuple[str, str]:
@@ -176,12 +187,12 @@ def region_label(observations: pd.DataFrame, regions: pd.DataFrame | None, code:
     (str, str)
         Name, and level (``national``, ``province`` or ``regency``).
     """
-    rows = observations[observations["region_code"] == code]
-    if regions is not None and code in set(regions["region_code"]):
+    if regions is not None and (regions["region_code"] == code).any():
         reg = regions[regions["region_code"] == code].iloc[0]
         kind = str(reg.get("kind", ""))
         level = "province" if kind == "province" else "regency"
         return str(reg["name"]), level
+    rows = observations[observations["region_code"] == code]
     if len(rows):
         return str(rows["region_name"].iloc[-1]), str(rows["level"].iloc[-1])
     level = "national" if code == "ID" else ("province" if "." not in code else "regency")
@@ -871,11 +882,13 @@ def fit_provinces(
     provinces = list(provinces)
     models = candidates if model == "auto" else (get_model(model).name,)
     units, series, labels = {}, {}, {}
+    rows_of = split_by_region(observations)
     for p in provinces:
         units[p] = province_units(observations, p, regions)
         for c in units[p]:
-            series[c] = series_from_frame(observations, c, start=start)
-            name, level = region_label(observations, regions, c)
+            own = rows_of.get(c, observations.iloc[:0])
+            series[c] = series_from_frame(own, c, start=start)
+            name, level = region_label(own, regions, c)
             labels[c] = dict(region_code=c, region_name=name, level=level, start=start)
     informative = {p: [c for c in units[p] if series[c].n >= MIN_INFORMATIVE] for p in provinces}
 
