@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 import ikdsim.summary as summary
-from ikdsim.results import FitResult
 from ikdsim.summary import TABLE_COLUMNS, at_columns, default_codes, forecast_records, forecast_table
 from ikdsim.synthetic import national_table
 

@@ -15,8 +15,6 @@ import argparse
 import json
 import sys
 
-import numpy as np
-
 from ..cli import command
 from .simulate import InputError, add_common, check_regions, fit_for, format_region, load_inputs, parse_date
 
