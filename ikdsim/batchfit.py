@@ -79,12 +79,18 @@ class BatchProblem:
     prior_sd: np.ndarray
 
     @classmethod
-    def build(cls, models: Sequence, series: Sequence[SeriesData], priors: Sequence[Prior]) -> BatchProblem:
-        """From bounded models (one per region, same form), series and priors."""
+    def build(
+        cls, models: Sequence, series: Sequence[SeriesData], priors: Sequence[Prior], stacked: StackedSeries | None = None
+    ) -> BatchProblem:
+        """From bounded models (one per region, same form), series and priors.
+
+        ``stacked``, when given, is ``series`` already stacked (at a width shared with
+        other problems, say).
+        """
         names = tuple(models[0].param_names) + ("sigma2",)
         return cls(
             model=models[0],
-            stacked=StackedSeries.from_series(list(series)),
+            stacked=stacked if stacked is not None else StackedSeries.from_series(list(series)),
             lower=np.array([m.lower for m in models], dtype=float),
             upper=np.array([m.upper for m in models], dtype=float),
             prior_mean=np.array([[p.mean[n] for n in names] for p in priors], dtype=float),

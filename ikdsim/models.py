@@ -260,12 +260,9 @@ class GrowthModel:
         self._check_nparams(params)
         if self.zero_at_origin or self._logh is None:
             return self.curve(t, *params)
-        t = _f(t)
-        p = list(map(_f, params))
-        ceil = p[0]
+        t, p = _f(t), list(map(_f, params))
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-            d = self._logh(t, *p[1:]) - self._logh(np.zeros(()), *p[1:])
-            return -ceil * np.expm1(d)
+            return -p[0] * np.expm1(self._log_ratio(t, p))
 
     def rate(self, t: ArrayLike, *params: ArrayLike) -> np.ndarray:
         """Evaluate ``dA/dt``, the time derivative of :meth:`anchored` (analytic).
@@ -312,12 +309,14 @@ class GrowthModel:
         if self._logh is None or self.zero_at_origin:
             return self.anchored(t, *params), self.rate(t, *params)
         self._check_nparams(params)
-        t = _f(t)
-        p = list(map(_f, params))
-        ceil = p[0]
+        t, p = _f(t), list(map(_f, params))
         with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-            d = self._logh(t, *p[1:]) - self._logh(np.zeros(()), *p[1:])
-            return -ceil * np.expm1(d), -ceil * np.exp(d) * self._dlogh(t, *p[1:])
+            d = self._log_ratio(t, p)
+            return -p[0] * np.expm1(d), -p[0] * np.exp(d) * self._dlogh(t, *p[1:])
+
+    def _log_ratio(self, t: np.ndarray, p: list) -> np.ndarray:
+        """``log h(t) - log h(0)`` (ceiling models): what :meth:`anchored` is built on."""
+        return self._logh(t, *p[1:]) - self._logh(np.zeros(()), *p[1:])
 
     # -- starting values and transforms ----------------------------------------------
     def initial(self, t: ArrayLike, y: ArrayLike) -> np.ndarray:

@@ -332,7 +332,8 @@ def log_posterior_many(requests: list[tuple[FitResult, np.ndarray]], *, max_rows
         members = sorted({index[id(requests[r][0])] for r in reqs})
         local = {j: i for i, j in enumerate(members)}
         sel = [fits[j] for j in members]
-        problem = BatchProblem(sel[0].model, stacked.subset(np.asarray(members)), *_bounds_priors(sel))
+        problem = BatchProblem.build([f.model for f in sel], [f.data for f in sel], [f.prior for f in sel],
+                                     stacked=stacked.subset(np.asarray(members)))
         z = np.concatenate([zs[r] for r in reqs])
         owner = np.concatenate([np.full(zs[r].shape[0], local[index[id(requests[r][0])]]) for r in reqs])
         slots_all = []  # (request, first row in z, last row in z)
@@ -350,17 +351,6 @@ def log_posterior_many(requests: list[tuple[FitResult, np.ndarray]], *, max_rows
                 flush()
     flush()
     return out
-
-
-def _bounds_priors(fits: list[FitResult]):
-    """Per-fit bounds and prior arrays of :class:`ikdsim.batchfit.BatchProblem`."""
-    names = tuple(fits[0].model.param_names) + ("sigma2",)
-    return (
-        np.array([f.model.lower for f in fits], dtype=float),
-        np.array([f.model.upper for f in fits], dtype=float),
-        np.array([[f.prior.mean[n] for n in names] for f in fits], dtype=float),
-        np.array([[f.prior.sd[n] for n in names] for f in fits], dtype=float),
-    )
 
 
 def _importance_steps(fit: FitResult, n: int, rng: np.random.Generator, cov: np.ndarray):
