@@ -141,7 +141,12 @@ class TargetDate:
         """Probability of having reached the target by each date of a regular calendar."""
         start = self.first.min() if np.isfinite(self.first_t).any() else self.until
         dates = pd.date_range(pd.Timestamp(start).normalize(), self.until, freq=freq)
-        return pd.Series([self.prob_by(d) for d in dates], index=dates, name="prob_reached")
+        if self.reached_on is not None:
+            return pd.Series((dates >= self.reached_on).astype(float), index=dates, name="prob_reached")
+        # prob_by at every date at once: the share of first-passage times at or before it.
+        first = np.sort(np.nan_to_num(self.first_t, nan=np.inf))
+        counts = np.searchsorted(first, to_years(dates, self.start) + 1e-9, side="right")
+        return pd.Series(counts / max(first.size, 1), index=dates, name="prob_reached")
 
     def to_dict(self, deadline=None) -> dict:
         """A JSON-ready dictionary: percentile dates (ISO or None) and probabilities."""

@@ -39,7 +39,7 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
-from scipy.special import expit, logit
+from .special import expit, logit
 
 __all__ = [
     "GrowthModel",

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import expit, logit
+from .special import expit, logit
 
 #: The scale on which each parameter's prior is normal.
 PRIOR_SCALE: Mapping[str, str] = {

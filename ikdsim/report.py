@@ -505,6 +505,25 @@ def _pyplot():
     return plt
 
 
+#: Margins of the report's charts, in inches (left, right, bottom, top): room for the
+#: percent tick labels and axis label on the left, the cumulative axis of the target-date
+#: chart on the right, the date labels below and the title above.
+_MARGINS = {"fan": (0.75, 0.2, 0.45, 0.35), "target_date": (0.75, 0.8, 0.45, 0.35)}
+
+
+def _report_figure(figsize: tuple[float, float], margins: tuple[float, float, float, float]):
+    """A new :class:`ikdsim.figure.ReportFigure` with one Axes and fixed margins.
+
+    The report's charts are returned as figures not registered with pyplot, which Jupyter
+    shows once as the cell's value (see :mod:`ikdsim.figure`).
+    """
+    from .figure import report_figure
+
+    fig = report_figure(figsize, margins)
+    fig.add_subplot()
+    return fig
+
+
 def _observation_marks(ax, observations: pd.DataFrame | None, forecast: Forecast, lang: str) -> None:
     """Draw observations: exact dots, approximate hollow with rounding range, excluded crosses."""
     labels = {
@@ -576,9 +595,8 @@ def fan_chart(
     >>> ax = fan_chart(fit.forecast(until="2030-12-31"))     # doctest: +SKIP
     """
     lang = _lang(lang)
-    plt = _pyplot()
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 4.5))
+        _, ax = _pyplot().subplots(figsize=(8, 4.5))
     if observations is not None:
         observations = observations[observations["region_code"] == forecast.region_code] if "region_code" in observations else observations
     q = forecast.quantiles(q=(0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975))
@@ -627,9 +645,8 @@ def target_date_chart(target_date: TargetDate, ax=None, deadline=DEADLINE, *, la
     matplotlib Axes
     """
     lang = _lang(lang)
-    plt = _pyplot()
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 3.5))
+        _, ax = _pyplot().subplots(figsize=(8, 3.5))
     tgt = fmt_pct(target_date.target, lang, 0)
     ax.set_title(title or (f"Tanggal mencapai {tgt}" if lang == "id" else f"Date of reaching {tgt}"), fontsize=10)
     if target_date.reached_on is not None:
@@ -692,14 +709,18 @@ def small_multiples(
 
     Returns
     -------
-    matplotlib Figure
+    ikdsim.figure.ReportFigure
+        A matplotlib Figure not registered with pyplot: Jupyter shows it once, as the
+        cell's value.
     """
-    plt = _pyplot()
+    from .figure import report_figure
+
     fcs = list(forecasts.values()) if isinstance(forecasts, Mapping) else list(forecasts)
     n = max(len(fcs), 1)
     ncols = max(1, min(ncols, n))
     nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.6 * ncols, 2.6 * nrows), sharex=True, sharey=sharey, squeeze=False)
+    fig = report_figure((3.6 * ncols, 2.6 * nrows))  # not registered with pyplot: see ikdsim.figure
+    axes = fig.subplots(nrows, ncols, sharex=True, sharey=sharey, squeeze=False)
     for ax, fc in zip(axes.flat, fcs):
         fan_chart(fc, ax=ax, target=target, deadline=deadline, observations=observations, lang=lang,
                   title=f"{fc.region_code} {fc.region_name}", legend=False)  # fmt: skip
@@ -741,13 +762,17 @@ class ScenarioComparison:
         return body + note
 
     def plot(self, *, target: float | None = TARGET, deadline=DEADLINE, lang: str = "en", ax=None):
-        """Median and 80% band of each scenario on one chart (None when there is only the baseline)."""
+        """Median and 80% band of each scenario on one chart.
+
+        Returns the matplotlib Figure (a new one, not registered with pyplot, unless ``ax``
+        is given); None when there is only the baseline and no ``ax``.
+        """
         if len(self.forecasts) < 2 and ax is None:
             return None
-        plt = _pyplot()
-        if ax is None:
-            _, ax = plt.subplots(figsize=(8, 4.5))
-        colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        from matplotlib import rcParams
+
+        ax = ax if ax is not None else _report_figure((8, 4.5), _MARGINS["fan"]).axes[0]
+        colours = rcParams["axes.prop_cycle"].by_key()["color"]
         for i, (name, fc) in enumerate(self.forecasts.items()):
             q = fc.quantiles(q=(0.1, 0.5, 0.9))
             c = colours[i % len(colours)]
@@ -761,7 +786,7 @@ class ScenarioComparison:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, frameon=False, loc="upper left")
         ax.set_title("Skenario" if lang == "id" else "Scenarios", fontsize=10)
-        return ax
+        return ax.figure
 
 
 def default_scenario_files() -> list[str]:
@@ -964,17 +989,25 @@ class RegencyReport:
         return comparison_table(self.fit)
 
     def fan_chart(self, ax=None):
-        """Fan chart of the share with the observations, target and deadline."""
+        """Fan chart of the share with the observations, target and deadline.
+
+        Returns the matplotlib Figure (a new one, not registered with pyplot, unless
+        ``ax`` is given), or None without a forecast.
+        """
         if self.forecast is None:
             return None
-        return fan_chart(self.forecast, ax=ax, target=self.target, deadline=self.deadline,
-                         observations=self.region_observations, lang=self.lang)  # fmt: skip
+        ax = ax if ax is not None else _report_figure((8, 4.5), _MARGINS["fan"]).axes[0]
+        fan_chart(self.forecast, ax=ax, target=self.target, deadline=self.deadline,
+                  observations=self.region_observations, lang=self.lang)  # fmt: skip
+        return ax.figure
 
     def target_date_chart(self, ax=None):
-        """Distribution of the date the target is reached."""
+        """Distribution of the date the target is reached: a Figure, as :meth:`fan_chart`."""
         if self.target_date is None:
             return None
-        return target_date_chart(self.target_date, ax=ax, deadline=self.deadline, lang=self.lang)
+        ax = ax if ax is not None else _report_figure((8, 3.5), _MARGINS["target_date"]).axes[0]
+        target_date_chart(self.target_date, ax=ax, deadline=self.deadline, lang=self.lang)
+        return ax.figure
 
     def target_date_table(self) -> pd.DataFrame:
         """Percentile dates and probabilities of the target date, one column."""
@@ -1135,11 +1168,14 @@ class ProvinceOverview:
                                ncols=ncols, lang=self.lang)  # fmt: skip
 
     def province_chart(self, ax=None):
-        """Fan chart of the province total (the province's own series)."""
+        """Fan chart of the province total (the province's own series): a Figure, as
+        :meth:`RegencyReport.fan_chart`."""
         if self.province_forecast is None:
             return None
-        return fan_chart(self.province_forecast, ax=ax, target=self.target, deadline=self.deadline,
-                         observations=self.observations, lang=self.lang)  # fmt: skip
+        ax = ax if ax is not None else _report_figure((8, 4.5), _MARGINS["fan"]).axes[0]
+        fan_chart(self.province_forecast, ax=ax, target=self.target, deadline=self.deadline,
+                  observations=self.observations, lang=self.lang)  # fmt: skip
+        return ax.figure
 
     def narrative(self, lang: str | None = None) -> Prose:
         """Plain-language sentences on the province total."""

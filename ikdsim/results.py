@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtri
 
 from .likelihood import SeriesData
 from .priors import Prior
+from .special import normal_quantile
 from .timeaxis import to_dates, to_years
 
 STATUSES = ("ok", "sparse", "province_curve", "failed")
@@ -161,7 +161,7 @@ class FitResult:
         pandas.DataFrame
             Columns ``lower`` and ``upper``, one row per parameter.
         """
-        zc = ndtri(1 - alpha / 2)  # the normal quantile (scipy.stats.norm.ppf, without importing scipy.stats)
+        zc = normal_quantile(1 - alpha / 2)
         sd = np.sqrt(np.clip(np.diag(self.cov_z), 0, None))
         k = len(self.model.param_names)
         lo_z, hi_z = self.z - zc * sd, self.z + zc * sd

@@ -53,6 +53,9 @@ def test_target_date_distribution_is_consistent(ppu):
             assert d is not None and td.prob_by(d) >= q - 1e-9
     with pytest.raises(ValueError, match="horizon"):
         td.prob_by("2031-06-01")
+    # The monthly cdf (computed at once) is prob_by at each of its dates.
+    cdf = td.cdf("MS")
+    assert len(cdf) > 12 and cdf.to_numpy().tolist() == [td.prob_by(d) for d in cdf.index]
 
 
 def test_target_already_reached_reports_the_observed_date(ppu):

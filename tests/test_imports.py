@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 #: Modules the regency notebook does not need when its fits (and draws) are cached.
-HEAVY = ("scipy.stats", "scipy.signal", "scipy.optimize", "statsmodels", "emcee", "ikdsim.fitting")
+HEAVY = ("scipy", "statsmodels", "emcee", "numba", "matplotlib", "ikdsim.fitting")
 
 
 def _loaded_after(code: str) -> set[str]:
@@ -17,6 +17,24 @@ def _loaded_after(code: str) -> set[str]:
 
 def test_report_import_leaves_heavy_modules_out():
     assert _loaded_after("from ikdsim import report") == set()
+
+
+def test_a_chart_needs_matplotlib_only():
+    """Drawing a report chart (and its PNG) imports matplotlib, not pyplot nor scipy."""
+    code = (
+        "import numpy as np, pandas as pd\n"
+        "from ikdsim.forecast import Forecast\n"
+        "from ikdsim.report import RegencyReport\n"
+        "t = np.linspace(2.5, 8.0, 50)\n"
+        "fc = Forecast('64.09', 'PPU', 'logistic', 'ok', pd.Timestamp('2022-10-01'), t,\n"
+        "              np.minimum(0.15 + 0.04 * (t - 2.5) * np.linspace(0.5, 1.5, 40)[:, None], 1), None,\n"
+        "              pd.Series(dtype=float))\n"
+        "rep = RegencyReport('64.09', pd.DataFrame({'region_code': []}), None, fc, fc.target_date(0.3), {}, None)\n"
+        "assert rep.fan_chart()._repr_png_().startswith(b'\\x89PNG')\n"
+        "assert rep.target_date_chart()._repr_png_().startswith(b'\\x89PNG')\n"
+        "assert 'matplotlib.pyplot' not in sys.modules"
+    )
+    assert _loaded_after(code) == {"matplotlib"}
 
 
 def test_package_names_resolve_on_first_use():
