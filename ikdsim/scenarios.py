@@ -313,7 +313,7 @@ def plain_forecast(fit: FitResult, org: _Organic) -> Forecast:
 @dataclass(frozen=True)
 class _Run:
     paths: np.ndarray  # (n, m)
-    outreach: np.ndarray  # (n, m - 1, C) activations per source and step (share)
+    outreach: np.ndarray  # (n, m - 1, C) activations per source and step (share; a view of a step-major array)
     organic: np.ndarray  # (n, m - 1)
     team_days: np.ndarray  # (m - 1, C)
     labels: tuple[str, ...]
@@ -353,10 +353,18 @@ def _run(org: _Organic, plan: RegionPlan, origin: pd.Timestamp, base: float) -> 
     s = level0.copy()
     paths = np.empty((steps + 1, n))
     paths[0] = level0
-    out_A = np.zeros((n, steps, C))
+    out_A = np.zeros((steps, n, C))  # step-major: a step's block is contiguous (idle steps stay untouched zeros)
     out_o = np.empty((steps, n))
     zero = np.zeros(n)
-    for j in range(steps):
+    busy = active.any(axis=0)
+    j = 0
+    while j < steps:
+        if not busy[j]:
+            # A stretch without outreach: all its steps at once (same numbers, see _idle).
+            end = j + int(np.argmax(busy[j:])) if busy[j:].any() else steps
+            theta, acc, s, W = _idle(trend[j:end], theta, acc, s, W, level0, paths[j + 1 : end + 1], out_o[j:end])
+            j = end
+            continue
         # Nobody adopts past 100%: the organic increment takes at most the room left, so the
         # accounting (start + organic + outreach) equals the path even at the cap.
         o = np.minimum(theta * trend[j], np.clip(1.0 - s, 0.0, None))
@@ -377,7 +385,7 @@ def _run(org: _Organic, plan: RegionPlan, origin: pd.Timestamp, base: float) -> 
             free_after = 1.0 - s - total
             W = deplete_pool(W, A.T, o, free_after)
             theta = thin_organic(theta, total, s)
-            out_A[:, j, :] = A
+            out_A[j] = A
         else:  # no outreach in this step: A = 0, so theta stays (unless the share is 1)
             W = deplete_pool(W, zero, o, 1.0 - s - zero)
             theta = thin_organic(theta, zero, s)
@@ -386,8 +394,57 @@ def _run(org: _Organic, plan: RegionPlan, origin: pd.Timestamp, base: float) -> 
         s = np.minimum(level0 + acc, 1.0)
         paths[j + 1] = s
         out_o[j] = o
-    return _Run(paths.T.copy(), out_A, out_o.T.copy(), team_days, labels,
+        j += 1
+    return _Run(paths.T.copy(), out_A.transpose(1, 0, 2), out_o.T.copy(), team_days, labels,
                 tuple(s.window for s in sources), W.T.copy(), W0.T.copy())
+
+
+def _idle_steps(trend, theta, acc, s, W, level0, paths_out, o_out):
+    """Steps without outreach, one at a time (``_run``'s step with ``A = 0``)."""
+    zero = np.zeros_like(s)
+    for j in range(trend.shape[0]):
+        o = np.minimum(theta * trend[j], np.clip(1.0 - s, 0.0, None))
+        W = deplete_pool(W, zero, o, 1.0 - s - zero)
+        theta = thin_organic(theta, zero, s)
+        acc = acc + (o + zero)
+        s = np.minimum(level0 + acc, 1.0)
+        paths_out[j], o_out[j] = s, o
+    return theta, acc, s, W
+
+
+def _idle(trend, theta, acc, s, W, level0, paths_out, o_out):
+    """A stretch of steps without outreach, all at once, with :func:`_idle_steps`'s numbers.
+
+    Without outreach a step only adds the organic increment ``o = min(theta x, 1 - s)``
+    and thins the pools by it.  Away from the 100% cap ``o = theta x`` (``theta`` stays
+    as it is), so the shares are a running sum (``cumsum`` adds in order, as the loop
+    does) and each pool is multiplied by one factor per step; the paths where ``theta
+    x`` would pass the room left at some step (they reach 100% in the stretch) go
+    through :func:`_idle_steps` instead.  The arrays are step-major: ``trend``,
+    ``paths_out`` and ``o_out`` are (steps, paths), and the last two are written in place.
+    """
+    if trend.shape[0] == 0:
+        return theta, acc, s, W
+    o = theta * trend
+    run = np.cumsum(np.concatenate((acc[None, :], o)), axis=0)[1:]  # acc + o_0, + o_1, ...
+    after = np.minimum(level0 + run, 1.0)
+    before = np.concatenate((s[None, :], after[:-1]))
+    free = 1.0 - before
+    capped = np.flatnonzero(np.any(o > np.clip(free, 0.0, None), axis=0))
+    keep = np.clip(1.0 - np.divide(o, free, out=np.ones_like(free), where=free > 0), 0.0, 1.0)
+    W_end = W.copy()
+    for k in keep:  # (W - 0) clipped at 0 is W: the pools shrink by one factor per step
+        W_end *= k
+    theta_end = np.where(np.all(free > 0, axis=0), theta, theta * 0.0)
+    paths_out[:], o_out[:] = after, o
+    acc_end, s_end = run[-1].copy(), after[-1].copy()
+    if capped.size:  # reaching 100% inside the stretch: these paths step by step
+        i = capped
+        p_i, o_i = np.empty((trend.shape[0], i.size)), np.empty((trend.shape[0], i.size))
+        theta_end[i], acc_end[i], s_end[i], W_end[:, i] = _idle_steps(
+            trend[:, i], theta[i], acc[i], s[i], W[:, i], level0[i], p_i, o_i)
+        paths_out[:, i], o_out[:, i] = p_i, o_i
+    return theta_end, acc_end, s_end, W_end
 
 
 # =============================================================================== results

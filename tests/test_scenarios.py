@@ -151,6 +151,29 @@ def test_vectorised_run_matches_the_plain_loop_bit_for_bit(ppu, regions, name, t
     assert np.array_equal(run.organic, out_o) and np.array_equal(run.willing_left, W)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_idle_stretch_at_once_equals_step_by_step(seed):
+    """Steps without outreach done at once (_idle) give the loop's numbers bit for bit,
+    also for paths that reach 100% inside the stretch, or start there."""
+    from ikdsim.scenarios import _idle, _idle_steps
+
+    rng = np.random.default_rng(seed)
+    steps, n, C = 40, 500, 3
+    level0 = rng.uniform(0.1, 0.6, n)
+    level0[:5] = 1.0  # already full
+    trend = np.clip(rng.normal(0.01, 0.02, (steps, n)), 0, None) * rng.uniform(0.1, 3.0, n)  # fast ones cap
+    theta = rng.uniform(0.0, 1.0, n)
+    acc = rng.uniform(0.0, 0.05, n)
+    s = np.minimum(level0 + acc, 1.0)
+    W = rng.uniform(0.0, 0.2, (C, n))
+    got_p, got_o, ref_p, ref_o = (np.empty((steps, n)) for _ in range(4))
+    got = _idle(trend, theta, acc, s, W, level0, got_p, got_o)
+    ref = _idle_steps(trend, theta, acc, s, W, level0, ref_p, ref_o)
+    assert 20 < np.sum(ref_p[-1] == 1.0) < n  # some paths reach the cap, not all
+    assert np.array_equal(got_p, ref_p) and np.array_equal(got_o, ref_o)
+    assert all(np.array_equal(a, b) for a, b in zip(got, ref))
+
+
 # ------------------------------------------------------------------ against the plain forecast
 def test_no_outreach_equals_plain_forecast(ppu):
     plain = ppu.forecast(until=UNTIL, n_paths=500, seed=3)
