@@ -33,7 +33,7 @@ import numpy as np
 
 from .likelihood import SeriesData
 from .priors import PRIOR_SCALE, Prior
-from .statespace import StackedSeries, filter_loglik
+from .statespace import StackedSeries, compiled_form, curve_loglik, filter_loglik
 
 #: Newton iterations at most.
 MAX_ITER = 60
@@ -157,43 +157,62 @@ def neg_log_posterior(problem: BatchProblem, z: np.ndarray, *, with_loglik: bool
     ndarray, shape (R, P)
         :data:`BAD` where the density is zero or undefined.
     """
-    level, rate, s2, extra = curve_terms(problem, z)
-    ll = filter_loglik(level, rate, problem.stacked, s2)
-    with np.errstate(invalid="ignore"):
-        total = ll + extra
-    out = np.where(np.isfinite(total), -total, BAD)
-    return (out, ll) if with_loglik else out
+    r, p = z.shape[:2]
+    total, ll = log_density(problem, z.reshape(r * p, z.shape[2]), np.repeat(np.arange(r), p))
+    out = np.where(np.isfinite(total), -total, BAD).reshape(r, p)
+    return (out, ll.reshape(r, p)) if with_loglik else out
 
 
-def curve_terms(problem: BatchProblem, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """What the likelihood needs of many points, and the log prior plus log Jacobian.
+def log_density(problem: BatchProblem, z: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Log posterior (up to a constant) and log-likelihood of points of many regions.
+
+    The density of :func:`neg_log_posterior`, for points each of one region given by
+    index (no copy of the region's data per point).  The built-in curve forms are
+    evaluated inside the compiled filter (:func:`ikdsim.statespace.curve_loglik`); any other
+    form through :meth:`~ikdsim.models.GrowthModel.anchored_and_rate`.
 
     Parameters
     ----------
     problem : BatchProblem
-    z : ndarray, shape (R, P, k + 1)
+    z : ndarray, shape (B, k + 1)
+        Points on the unconstrained scale.
+    owner : ndarray of int, shape (B,)
+        The region (row of ``problem``) of each point.
 
     Returns
     -------
-    level, rate : ndarray, shape (R, P, n)
-        The anchored curve and its derivative at each region's times.
-    sigma2 : ndarray, shape (R, P)
-    extra : ndarray, shape (R, P)
-        Log prior density plus log Jacobian (the posterior is the likelihood plus this).
+    total, loglik : ndarray, shape (B,)
+        Log posterior (non-finite where the density is zero or undefined) and
+        log-likelihood (``-inf`` where undefined).
     """
     model = problem.model
     k = len(model.param_names)
-    theta, log_dh = untransform(z[..., :k], problem.lower, problem.upper)
-    log_s2 = np.clip(z[..., k], -30, 10)
+    theta, log_dh = untransform(z[:, None, :k], problem.lower[owner], problem.upper[owner])
+    theta, log_dh = theta[:, 0], log_dh[:, 0]
+    log_s2 = np.clip(z[:, k], -30, 10)
     s2 = np.exp(log_s2)
-    cols = [theta[..., i : i + 1] for i in range(k)]
-    t = problem.stacked.t[:, None, :]
-    level, rate = model.anchored_and_rate(t, *cols)
+    extra = _log_prior_jacobian(problem, owner, theta, log_dh, s2, log_s2)
+    form = compiled_form(model)
+    if form is not None:
+        ll = curve_loglik(form, theta, s2, owner, problem.stacked)
+    else:
+        stacked = problem.stacked.subset(owner)
+        level, rate = model.anchored_and_rate(stacked.t[:, None, :], *(theta[:, None, i : i + 1] for i in range(k)))
+        ll = filter_loglik(level, rate, stacked, s2[:, None])[:, 0]
+    with np.errstate(invalid="ignore"):
+        return ll + extra, ll
+
+
+def _log_prior_jacobian(problem: BatchProblem, owner: np.ndarray, theta: np.ndarray, log_dh: np.ndarray,
+                        s2: np.ndarray, log_s2: np.ndarray) -> np.ndarray:
+    """Log prior density (normal on the prior scale) plus the log Jacobian from it to ``z``."""
+    k = theta.shape[1]
     lp = np.zeros(s2.shape)
     log_jac = log_dh.sum(axis=-1)
+    mean, sd = problem.prior_mean[owner], problem.prior_sd[owner]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for i, name in enumerate(problem.names):
-            value = s2 if i == k else theta[..., i]
+            value = s2 if i == k else theta[:, i]
             kind = PRIOR_SCALE.get(name, "identity")
             if kind == "logit":
                 phi = np.log(value) - np.log1p(-value)
@@ -205,10 +224,9 @@ def curve_terms(problem: BatchProblem, z: np.ndarray) -> tuple[np.ndarray, np.nd
                     log_jac = log_jac - np.log(value)
             else:
                 phi = value
-            u = (phi - problem.prior_mean[:, None, i]) / problem.prior_sd[:, None, i]
+            u = (phi - mean[:, i]) / sd[:, i]
             lp = lp - 0.5 * u * u
-        extra = lp + log_jac
-    return level, rate, s2, extra
+        return lp + log_jac
 
 
 def _stencil(z: np.ndarray, dims: Sequence[int]) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, int, int, int, int]]]:

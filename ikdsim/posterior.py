@@ -40,9 +40,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .batchfit import BatchProblem, curve_terms
+from .batchfit import BatchProblem, log_density
 from .results import FitResult
-from .statespace import StackedSeries, filter_loglik
 
 #: Degrees of freedom of the Student-t proposal.
 PROPOSAL_DF = 5.0
@@ -303,53 +302,27 @@ def log_posterior_many(requests: list[tuple[FitResult, np.ndarray]], *, max_rows
         if id(fit) not in index:
             index[id(fit)] = len(fits)
             fits.append(fit)
-    stacked = StackedSeries.from_series([f.data for f in fits])  # one width for all
     zs = [np.atleast_2d(np.asarray(z, dtype=float)) for _, z in requests]
     out = [np.empty(z.shape[0]) for z in zs]
     groups: dict[tuple, list[int]] = {}
     for r, (fit, _) in enumerate(requests):
         # One form: the same curve function (fits of one form differ only in their bounds).
         groups.setdefault((fit.model.name, fit.model._curve), []).append(r)
-    buffer: list[tuple] = []
-
-    def flush():
-        if not buffer:
-            return
-        level, rate, s2, extra = (np.concatenate([b[0][i] for b in buffer]) for i in range(4))
-        owners = np.concatenate([b[1] for b in buffer])
-        ll = filter_loglik(level, rate, stacked.subset(owners), s2)
-        with np.errstate(invalid="ignore"):
-            total = (ll + extra)[:, 0]
-        total = np.where(np.isfinite(total), total, -np.inf)
-        at = 0
-        for _, _, slots in buffer:
-            for r, lo, hi in slots:
-                out[r][lo:hi] = total[at : at + hi - lo]
-                at += hi - lo
-        buffer.clear()
-
     for reqs in groups.values():
         members = sorted({index[id(requests[r][0])] for r in reqs})
         local = {j: i for i, j in enumerate(members)}
         sel = [fits[j] for j in members]
-        problem = BatchProblem.build([f.model for f in sel], [f.data for f in sel], [f.prior for f in sel],
-                                     stacked=stacked.subset(np.asarray(members)))
+        problem = BatchProblem.build([f.model for f in sel], [f.data for f in sel], [f.prior for f in sel])
         z = np.concatenate([zs[r] for r in reqs])
         owner = np.concatenate([np.full(zs[r].shape[0], local[index[id(requests[r][0])]]) for r in reqs])
-        slots_all = []  # (request, first row in z, last row in z)
+        total = np.empty(z.shape[0])
+        for lo in range(0, z.shape[0], max_rows):
+            total[lo : lo + max_rows] = log_density(problem, z[lo : lo + max_rows], owner[lo : lo + max_rows])[0]
+        total = np.where(np.isfinite(total), total, -np.inf)
         at = 0
         for r in reqs:
-            slots_all.append((r, at, at + zs[r].shape[0]))
+            out[r][:] = total[at : at + zs[r].shape[0]]
             at += zs[r].shape[0]
-        for lo in range(0, z.shape[0], max_rows):
-            hi = min(lo + max_rows, z.shape[0])
-            terms = curve_terms(problem.subset(owner[lo:hi]), z[lo:hi, None, :])
-            # Which requests' rows this chunk holds, in order.
-            slots = [(r, max(a, lo) - a, min(b, hi) - a) for r, a, b in slots_all if a < hi and b > lo]
-            buffer.append((terms, np.asarray(members)[owner[lo:hi]], slots))
-            if sum(b[0][2].shape[0] for b in buffer) >= max_rows:
-                flush()
-    flush()
     return out
 
 

@@ -117,3 +117,35 @@ def test_draws_density_equals_the_dense_reference(kaltim_fits):
     together = log_posterior_many(requests, max_rows=37)
     for (f, z), values in zip(requests, together):
         np.testing.assert_array_equal(values, log_posterior(f, z))
+
+
+@pytest.mark.parametrize("name", ["logistic", "gompertz", "richards", "bass"])
+def test_compiled_curves_equal_the_numpy_forms(name):
+    # The curve evaluated inside the filter (ikdsim.kernels) against anchored_and_rate then
+    # the filter, over wide parameter ranges (far past the inflection, tiny rates, nu from
+    # 0.05 to 20, zeros): the same log-likelihood, -inf at the same points.
+    from ikdsim.statespace import compiled_form, curve_loglik
+
+    series = _series("dukcapil", 8, seed=3)
+    stacked = StackedSeries.from_series(series)
+    model = get_model(name)
+    rng = np.random.default_rng(11)
+    b = 400
+    owner = rng.integers(0, len(series), size=b)
+    ceil = rng.uniform(0.05, 1.0, b)
+    if name == "bass":
+        cols = [ceil, np.exp(rng.uniform(-9, 1, b)), np.exp(rng.uniform(-4, 2, b))]
+    else:
+        cols = [ceil, np.exp(rng.uniform(-3, 3, b)), rng.uniform(-20, 40, b)]
+        if name == "richards":
+            cols.append(np.exp(rng.uniform(-3, 3, b)))
+    theta = np.column_stack(cols)
+    theta[:8, 1:] = 0.0  # parameters at their bounds (an underflowed transform): undefined
+    s2 = np.exp(rng.uniform(-9, 0, b))
+    sub = stacked.subset(owner)
+    with np.errstate(all="ignore"):
+        level, rate = model.anchored_and_rate(sub.t[:, None, :], *(theta[:, None, i : i + 1] for i in range(theta.shape[1])))
+    ref = filter_loglik(level, rate, sub, s2[:, None])[:, 0]
+    fast = curve_loglik(compiled_form(model), theta, s2, owner, stacked)
+    np.testing.assert_array_equal(np.isfinite(fast), np.isfinite(ref))
+    np.testing.assert_allclose(fast[np.isfinite(ref)], ref[np.isfinite(ref)], rtol=1e-9, atol=1e-8)
