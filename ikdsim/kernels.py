@@ -133,16 +133,6 @@ def anchored_rate(form, theta, t, level, rate):  # pragma: no cover - compiled
 
 
 @njit(cache=True, error_model="numpy")
-def anchored_many(form, theta, t):  # pragma: no cover - compiled
-    """Anchored curves of many parameter sets (rows of ``theta``) on one grid ``t``."""
-    out = np.empty((theta.shape[0], t.shape[0]))
-    rate = np.empty(t.shape[0])
-    for b in range(theta.shape[0]):
-        anchored_rate(form, theta[b], t, out[b], rate)
-    return out
-
-
-@njit(cache=True, error_model="numpy")
 def filter_row(level, rate, s2, y, round_var, date_half, n, base, tau, delta, rho, a_unit, var_int, c_dx, w_xx,
                floor, log_2pi):  # pragma: no cover - compiled
     """Log-likelihood of one evaluation by the Kalman filter of :mod:`ikdsim.statespace`.
@@ -210,3 +200,32 @@ def curve_loglik(form, theta, s2, owner, t, y, round_var, date_half, n_obs, base
         anchored_rate(form, theta[b], t[s, :n], level, rate)
         out[b] = filter_row(level, rate, s2[b], y[s], round_var[s], date_half[s], n, base[s], memory[s],
                             delta[s], rho[s], a_unit[s], var_int[s], c_dx[s], w_xx[s], floor, log_2pi)
+
+
+@njit(cache=True, error_model="numpy")
+def build_paths(curve, sd_sigma, dt, a, innov, sd_step, eps, eps_count, base, level0, out):  # pragma: no cover
+    """Sample paths from curves and standard normal draws (:func:`ikdsim.forecast.paths_from_draws`).
+
+    Per path ``p`` and step ``j``: the expected increment ``mu = max(curve[j+1] - curve[j], 0)``,
+    the rate disturbance ``w_j = innov eps_j + a w_{j-1}`` (``w_0 = eps_0``) scaled by
+    ``sd_step[j]``, the noise ``sd_sigma[p] (mu / dt_j) w_j sd_step[j]`` plus the counting
+    noise ``sqrt(mu / base) eps_count`` (when ``eps_count`` has rows), and the path
+    ``min(level0 + cumsum(max(mu + noise, 0)), 1)``: the arithmetic of the numpy form, in
+    its order, in one pass without temporaries.
+    """
+    n, m = curve.shape
+    counting = eps_count.shape[0] > 0
+    for p in range(n):
+        out[p, 0] = level0[p]
+        w, total = 0.0, 0.0
+        for j in range(m - 1):
+            d = curve[p, j + 1] - curve[p, j]
+            mu = 0.0 if d < 0.0 else d
+            w = eps[p, j] if j == 0 else eps[p, j] * innov + a * w
+            noise = sd_sigma[p] * (mu / dt[j]) * (w * sd_step[j])
+            if counting:
+                noise = noise + math.sqrt(mu / base) * eps_count[p, j]
+            inc = mu + noise
+            total += 0.0 if inc < 0.0 else inc
+            v = level0[p] + total
+            out[p, j + 1] = 1.0 if v > 1.0 else v
