@@ -10,7 +10,8 @@ from the normal approximation alone are then too sure.
 draws from a multivariate Student t (heavier tails, :data:`PROPOSAL_DF` degrees of freedom,
 scale :data:`PROPOSAL_SCALE` times the Laplace covariance), weights every draw by the exact
 posterior over the proposal density, adapts the proposal to the weighted draws while the
-effective sample size is low (:data:`ADAPT_ROUNDS`), and resamples
+effective sample size is low (:data:`ADAPT_ROUNDS`; every round's draws are kept, weighted
+against the mixture of the rounds' proposals [6]_), and resamples
 (sampling-importance-resampling).  The
 effective sample size and the Pareto tail index of the weights are returned so that a poor
 approximation shows; where they say the approximation is poor (sparse regencies, where the
@@ -32,6 +33,9 @@ References
 .. [3] Vehtari, A. et al. (2024). Pareto smoothed importance sampling. *JMLR* 25, 1-58.
 .. [5] Zhang, J. and Stephens, M. A. (2009). A new and efficient estimation method for the
    generalized Pareto distribution. *Technometrics* 51, 316-325.
+.. [6] Cornuet, J.-M., Marin, J.-M., Mira, A. and Robert, C. P. (2012). Adaptive multiple
+   importance sampling. *Scand. J. Stat.* 39, 798-812; Owen, A. and Zhou, Y. (2000). Safe
+   and effective importance sampling. *JASA* 95, 135-143.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ PROPOSAL_DF = 5.0
 #: Proposal scale relative to the Laplace covariance (standard deviations).
 PROPOSAL_SCALE = 1.5
 
-#: Proposals drawn per requested draw.
+#: Proposals drawn per requested draw (and at least ``MIN_PROPOSALS``).
 OVERSAMPLE = 2
 
 #: Importance sampling is trusted when the Pareto tail index of its weights is at most this
@@ -84,10 +88,25 @@ STRETCH_A = 2.0
 MCMC_START_SCALE = 2.0
 
 #: Rounds of adaptation: while the effective sample size is below ``ESS_TARGET`` times the
-#: number of proposals, the proposal moves to the weighted mean and covariance of the last
-#: round's draws (adaptive importance sampling).
+#: number of proposals of one round, the proposal moves to the weighted mean and covariance
+#: of the draws so far, and a new round is drawn (adaptive importance sampling).  Every
+#: round's draws are kept and weighted against the mixture of all the rounds' proposals
+#: (adaptive multiple importance sampling, Cornuet et al. 2012), so no density evaluation
+#: is thrown away.  Measured on 100 synthetic regencies (15-day reports) with the last
+#: round's draws alone: 64% of the members ran all four rounds, in 69% of those the last
+#: round's effective sample size was below the best round's (the weighted moments of one
+#: round are noisy: 0.17, 0.173, 0.154 and 0.108 of the proposals in turn, say), and 16
+#: of 377 members then failed the diagnostics and went to MCMC (700,000 of the 1.9
+#: million density evaluations).
 ADAPT_ROUNDS = 3
 ESS_TARGET = 0.25
+
+#: Fewest proposals per round, however few draws a member of a model average needs: the
+#: paths are shared among the members by Akaike weight, so a minor member may want only
+#: 100 draws, and the effective sample size and Pareto k of 200 proposals are too noisy to
+#: judge the proposal by (measured on 100 synthetic regencies: 7 of the 48 members wanting
+#: 100 to 200 draws failed them and went to MCMC, 1 of the 106 wanting 200 to 500).
+MIN_PROPOSALS = 1000
 
 
 @dataclass(frozen=True)
@@ -327,14 +346,27 @@ def log_posterior_many(requests: list[tuple[FitResult, np.ndarray]], *, max_rows
 
 
 def _importance_steps(fit: FitResult, n: int, rng: np.random.Generator, cov: np.ndarray):
+    """Adaptive importance sampling with every round's draws kept (AMIS, Cornuet et al. 2012).
+
+    Each round draws ``m`` proposals from a Student t; the draws of all rounds so far are
+    weighted by the posterior over the equal mixture of the rounds' proposals (the
+    deterministic-mixture weights of Veach and Guibas 1995, Owen and Zhou 2000), and the
+    next proposal moves to their weighted moments.  Rounds stop once the effective sample
+    size of all the draws reaches ``ESS_TARGET * m``; the ``n`` draws are resampled from all.
+    """
+    from scipy.special import logsumexp
     from scipy.stats import multivariate_t  # here, not at the top: replaying cached draws needs no scipy.stats
 
-    m = OVERSAMPLE * n
+    m = max(OVERSAMPLE * n, MIN_PROPOSALS)
     loc, shape = np.asarray(fit.z, float), cov * PROPOSAL_SCALE**2
+    proposals, zs, lps = [], [], []
     for round_ in range(ADAPT_ROUNDS + 1):
-        proposal = multivariate_t(loc=loc, shape=shape, df=PROPOSAL_DF, allow_singular=True)
-        z = np.atleast_2d(proposal.rvs(size=m, random_state=rng))
-        logw = (yield (fit, z)) - proposal.logpdf(z)
+        proposals.append(multivariate_t(loc=loc, shape=shape, df=PROPOSAL_DF, allow_singular=True))
+        zs.append(np.atleast_2d(proposals[-1].rvs(size=m, random_state=rng)))
+        lps.append((yield (fit, zs[-1])))
+        z = np.concatenate(zs)
+        log_q = logsumexp([q.logpdf(z) for q in proposals], axis=0) - np.log(len(proposals))
+        logw = np.concatenate(lps) - log_q
         logw = np.where(np.isfinite(logw), logw, -np.inf)
         if not np.isfinite(logw).any():
             raise ValueError(f"{fit.region_code}: no proposal has a finite posterior density")
@@ -343,11 +375,11 @@ def _importance_steps(fit: FitResult, n: int, rng: np.random.Generator, cov: np.
         ess = float(1.0 / np.sum(w**2))
         if ess >= ESS_TARGET * m or round_ == ADAPT_ROUNDS:
             break
-        # Adapt: move the proposal to the weighted moments of this round's draws.
+        # Adapt: move the proposal to the weighted moments of the draws so far.
         loc = w @ z
         dev = z - loc
         shape = (dev * w[:, None]).T @ dev * PROPOSAL_SCALE**2 + 1e-9 * np.eye(z.shape[1])
-    idx = rng.choice(m, size=n, replace=True, p=w)
+    idx = rng.choice(z.shape[0], size=n, replace=True, p=w)
     return PosteriorDraws(z=z[idx], method="importance", ess=ess, pareto_k=_pareto_k(w))
 
 
