@@ -130,7 +130,7 @@ def test_compiled_curves_equal_the_numpy_forms(name):
     stacked = StackedSeries.from_series(series)
     model = get_model(name)
     rng = np.random.default_rng(11)
-    b = 400
+    b = 3000
     owner = rng.integers(0, len(series), size=b)
     ceil = rng.uniform(0.05, 1.0, b)
     if name == "bass":
@@ -148,4 +148,37 @@ def test_compiled_curves_equal_the_numpy_forms(name):
     ref = filter_loglik(level, rate, sub, s2[:, None])[:, 0]
     fast = curve_loglik(compiled_form(model), theta, s2, owner, stacked)
     np.testing.assert_array_equal(np.isfinite(fast), np.isfinite(ref))
-    np.testing.assert_allclose(fast[np.isfinite(ref)], ref[np.isfinite(ref)], rtol=1e-9, atol=1e-8)
+    # rel 1e-9 where the log-likelihood is plausible; 1e-6 for absurd parameter sets (near
+    # -1e8, where the filter's rounding is amplified: the curves themselves agree to 1e-15)
+    plausible = np.isfinite(ref) & (ref > -1e5)
+    assert plausible.sum() > 100
+    np.testing.assert_allclose(fast[plausible], ref[plausible], rtol=1e-9, atol=1e-8)
+    np.testing.assert_allclose(fast[np.isfinite(ref)], ref[np.isfinite(ref)], rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["logistic", "gompertz", "richards", "bass"])
+def test_compiled_curves_match_anchored_and_rate(name):
+    # The curves themselves, point by point: within 1e-12 relative, or 1e-15 in share
+    # (far before the inflection the share is below 1e-15 and the numpy log-scale form
+    # rounds 1 - g to 1; the compiled form keeps g itself).
+    from ikdsim import kernels
+    from ikdsim.statespace import compiled_form
+
+    t = np.linspace(0.01, 2.6, 61)
+    model = get_model(name)
+    rng = np.random.default_rng(12)
+    b = 2000
+    if name == "bass":
+        cols = [rng.uniform(0.05, 1.0, b), np.exp(rng.uniform(-9, 1, b)), np.exp(rng.uniform(-4, 2, b))]
+    else:
+        cols = [rng.uniform(0.05, 1.0, b), np.exp(rng.uniform(-3, 3, b)), rng.uniform(-20, 40, b)]
+        if name == "richards":
+            cols.append(np.exp(rng.uniform(-3, 3, b)))
+    theta = np.column_stack(cols)
+    with np.errstate(all="ignore"):
+        level, rate = model.anchored_and_rate(t, *(theta[:, i : i + 1] for i in range(theta.shape[1])))
+    fast_level, fast_rate = np.empty_like(level), np.empty_like(rate)
+    for j in range(b):
+        kernels.anchored_rate(compiled_form(model), theta[j].copy(), t, fast_level[j], fast_rate[j])
+    np.testing.assert_allclose(fast_level, level, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(fast_rate, rate, rtol=1e-12, atol=1e-15)
