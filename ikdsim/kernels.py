@@ -86,10 +86,10 @@ def anchored_rate(form, theta, t, level, rate):  # pragma: no cover - compiled
         # models._bass_curve; rate -m h dlogh with h = exp(log h) = e (1 + a) / (1 + a e).
         c, a = p1 + p2, p2 / p1
         for i in range(t.shape[0]):
-            e = math.exp(-c * t[i])
-            den = 1.0 + a * e
-            level[i] = ceil * (-math.expm1(-c * t[i]) / den)
-            rate[i] = -ceil * (e * (1.0 + a) / den) * (-c / den)
+            big_e, rise = _from_w(c * t[i])  # exp(-ct) and 1 - exp(-ct), both exact
+            den = 1.0 + a * big_e
+            level[i] = ceil * (rise / den)
+            rate[i] = -ceil * (big_e * (1.0 + a) / den) * (-c / den)
         return
     nu = theta[3] if form == RICHARDS else 1.0
     g0, h0, _ = _shape(form, 0.0, p1, p2, nu)
@@ -99,6 +99,16 @@ def anchored_rate(form, theta, t, level, rate):  # pragma: no cover - compiled
         g, h, dg = _shape(form, t[i], p1, p2, nu)
         level[i] = scale * ((g - g0) if low else (h0 - h))
         rate[i] = scale * dg
+
+
+@njit(cache=True, error_model="numpy")
+def anchored_many(form, theta, t):  # pragma: no cover - compiled
+    """Anchored curves (:func:`anchored_rate`'s levels) of many parameter sets on one grid."""
+    out = np.empty((theta.shape[0], t.shape[0]))
+    rate = np.empty(t.shape[0])
+    for b in range(theta.shape[0]):
+        anchored_rate(form, theta[b], t, out[b], rate)
+    return out
 
 
 @njit(cache=True, error_model="numpy")
