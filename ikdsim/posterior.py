@@ -360,13 +360,17 @@ def _importance_steps(fit: FitResult, n: int, rng: np.random.Generator, cov: np.
     m = max(OVERSAMPLE * n, MIN_PROPOSALS)
     loc, shape = np.asarray(fit.z, float), cov * PROPOSAL_SCALE**2
     proposals, zs, lps = [], [], []
+    log_q = []  # log_q[i][j]: log density of proposal i at round j's draws
     for round_ in range(ADAPT_ROUNDS + 1):
         proposals.append(multivariate_t(loc=loc, shape=shape, df=PROPOSAL_DF, allow_singular=True))
         zs.append(np.atleast_2d(proposals[-1].rvs(size=m, random_state=rng)))
         lps.append((yield (fit, zs[-1])))
+        for i, q in enumerate(log_q):
+            q.append(proposals[i].logpdf(zs[-1]))
+        log_q.append([proposals[-1].logpdf(zj) for zj in zs])
         z = np.concatenate(zs)
-        log_q = logsumexp([q.logpdf(z) for q in proposals], axis=0) - np.log(len(proposals))
-        logw = np.concatenate(lps) - log_q
+        mixture = logsumexp([np.concatenate(q) for q in log_q], axis=0) - np.log(len(proposals))
+        logw = np.concatenate(lps) - mixture
         logw = np.where(np.isfinite(logw), logw, -np.inf)
         if not np.isfinite(logw).any():
             raise ValueError(f"{fit.region_code}: no proposal has a finite posterior density")
