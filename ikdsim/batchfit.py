@@ -121,6 +121,9 @@ def untransform(z: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tuple[np
     theta : ndarray, shape (R, P, k)
     log_dh : ndarray, shape (R, P, k)
     """
+    fin_lo, fin_hi = np.isfinite(lower), np.isfinite(upper)
+    if len(lower) and np.all(fin_lo == fin_lo[:1]) and np.all(fin_hi == fin_hi[:1]):
+        return _untransform_columns(z, lower, upper, fin_lo[0], fin_hi[0])
     lo, hi = lower[:, None, :], upper[:, None, :]
     both = np.isfinite(lo) & np.isfinite(hi)
     low_only = np.isfinite(lo) & ~np.isfinite(hi)
@@ -135,6 +138,31 @@ def untransform(z: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tuple[np
             np.log(span) + np.log(sig) + np.log1p(-sig),
             np.where(low_only, z, np.where(up_only, -z, 0.0)),
         )
+    return theta, log_dh
+
+
+def _untransform_columns(z: np.ndarray, lower: np.ndarray, upper: np.ndarray, fin_lo, fin_hi) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`untransform` when every region's bounds are finite in the same places (the
+    usual case: one model form): each column's own transform only, the same numbers
+    (the general form evaluates every transform of every column, then picks)."""
+    theta, log_dh = np.empty(z.shape), np.empty(z.shape)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for j in range(z.shape[-1]):
+            zj, lo, hi = z[..., j], lower[:, None, j], upper[:, None, j]
+            if fin_lo[j] and fin_hi[j]:
+                sig = 0.5 * (1.0 + np.tanh(0.5 * zj))
+                span = hi - lo
+                theta[..., j] = lo + span * sig
+                log_dh[..., j] = np.log(span) + np.log(sig) + np.log1p(-sig)
+            elif fin_lo[j]:
+                theta[..., j] = lo + np.exp(zj)
+                log_dh[..., j] = zj
+            elif fin_hi[j]:
+                theta[..., j] = hi - np.exp(-zj)
+                log_dh[..., j] = -zj
+            else:
+                theta[..., j] = zj
+                log_dh[..., j] = 0.0
     return theta, log_dh
 
 
