@@ -112,12 +112,14 @@ def anchored_many(form, theta, t):  # pragma: no cover - compiled
 
 
 @njit(cache=True, error_model="numpy")
-def filter_row(level, rate, s2, y, round_var, date_half, n, base, tau, delta, rho, a_unit, var_int, c_dx, w_xx,
+def filter_row(level, rate, s2, y, round_var, date_third, n, base, tau, inv_delta, rho, a_unit, var_int, c_dx, w_xx,
                floor, log_2pi):  # pragma: no cover - compiled
     """Log-likelihood of one evaluation by the Kalman filter of :mod:`ikdsim.statespace`.
 
-    The first ``n`` entries of the row arrays are the observations; ``delta`` to ``w_xx``
-    are the series' own terms of the transition (:func:`ikdsim.statespace.transition_terms`).
+    The first ``n`` entries of the row arrays are the observations; ``date_third`` is
+    ``date_half**2 / 3`` and ``inv_delta`` to ``w_xx`` are the series' own terms of the
+    transition (:func:`ikdsim.statespace.transition_terms`): no division in the loop but
+    one per figure.
     """
     v = 0.5 / tau
     inv_base = 1.0 / base if np.isfinite(base) and base > 0.0 else 0.0
@@ -130,12 +132,12 @@ def filter_row(level, rate, s2, y, round_var, date_half, n, base, tau, delta, rh
     prod = 1.0
     for i in range(n):
         mu_pos = max(level[i] - prev_l, 0.0)
-        scale = sd * (mu_pos / max(delta[i], 1e-9))
+        scale = sd * (mu_pos * inv_delta[i])
         r = rho[i]
         a = scale * a_unit[i]
         w_dd = scale * scale * var_int[i] + (mu_pos * inv_base + floor)
         w_dx = scale * c_dx[i]
-        meas = round_var[i] + (rate[i] * date_half[i]) ** 2 / 3.0
+        meas = round_var[i] + rate[i] * rate[i] * date_third[i]
         # Predict.
         a_pxx = a * p_xx
         pd_dd = p_dd + a * (p_dx + p_dx + a_pxx) + w_dd

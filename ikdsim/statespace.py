@@ -198,10 +198,11 @@ def curve_loglik(form: int, theta: np.ndarray, sigma2: np.ndarray, owner: np.nda
 
 
 def _series_arrays(stacked: StackedSeries) -> tuple:
-    """The arrays the kernels read: y, round_var, date_half, observation counts, base,
-    memory, then :func:`transition_terms`."""
+    """The arrays the kernels read: y, round_var, ``date_half**2 / 3``, observation counts,
+    base, memory, then :func:`transition_terms`."""
     c = lambda a: np.ascontiguousarray(a, dtype=float)  # noqa: E731
-    return (c(stacked.y), c(stacked.round_var), c(stacked.date_half), np.ascontiguousarray(stacked.n, dtype=np.int64),
+    date_third = np.asarray(stacked.date_half, dtype=float) ** 2 / 3.0
+    return (c(stacked.y), c(stacked.round_var), c(date_third), np.ascontiguousarray(stacked.n, dtype=np.int64),
             c(stacked.base), c(stacked.memory), *transition_terms(stacked))
 
 
@@ -209,7 +210,7 @@ def transition_terms(stacked: StackedSeries) -> tuple[np.ndarray, ...]:
     """The terms of the filter's transition that depend on the series only, per interval.
 
     With :math:`\\Delta_i`, :math:`\\rho_i = e^{-\\Delta_i/\\tau}` and :math:`v = 1/(2\\tau)` as in
-    the module docstring: ``delta``, ``rho``, ``a_unit`` (:math:`\\tau(1-\\rho_i)`, the mean of
+    the module docstring: ``1 / delta``, ``rho``, ``a_unit`` (:math:`\\tau(1-\\rho_i)`, the mean of
     the integral per unit state), ``var_int`` (its conditional variance), ``c_dx``
     (:math:`v\\tau(1-\\rho_i)^2`, the covariance) and ``w_xx`` (:math:`v(1-\\rho_i^2)`), each of
     shape (S, n).  Every evaluation of a series shares them: computed once per call, not
@@ -224,7 +225,8 @@ def transition_terms(stacked: StackedSeries) -> tuple[np.ndarray, ...]:
     rho = 1.0 - one_rho
     var_int = np.maximum(tau * (x - one_rho) - v * (tau * one_rho) ** 2, 0.0)
     c = np.ascontiguousarray
-    return (c(delta), c(rho), c(tau * one_rho), c(var_int), c(v * tau * one_rho**2), c(v * (1.0 - rho**2)))
+    return (c(1.0 / np.maximum(delta, 1e-9)), c(rho), c(tau * one_rho), c(var_int), c(v * tau * one_rho**2),
+            c(v * (1.0 - rho**2)))
 
 
 def compiled_form(model) -> int | None:
