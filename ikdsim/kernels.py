@@ -19,8 +19,10 @@ five to seven): 1.2, 2.0 and 2.7 us per evaluation of 61 figures for the logisti
 Gompertz and Richards forms, against 5 to 12 us in numpy.  The same numbers to rounding
 (tested against the numpy forms over wide parameter ranges).
 
-The forms compiled are the built-in ceiling models (:data:`FORM_CODES`); any other form
-(a generalized Bass model with its effort function, say) goes through numpy.
+The forms compiled are the built-in ceiling models (logistic, Gompertz, Richards, Bass; see
+:func:`ikdsim.statespace.compiled_form`); any other form (a generalized Bass model with its
+effort function, say) goes through numpy.  The sample paths of a forecast are built here
+too (:func:`build_paths`, :func:`anchored_many`).
 """
 
 from __future__ import annotations
