@@ -33,7 +33,7 @@ import numpy as np
 
 from .likelihood import SeriesData
 from .priors import PRIOR_SCALE, Prior
-from .statespace import StackedSeries, filter_loglik
+from .statespace import StackedSeries, compiled_form, curve_loglik, filter_loglik
 
 #: Newton iterations at most.
 MAX_ITER = 60
@@ -121,6 +121,9 @@ def untransform(z: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tuple[np
     theta : ndarray, shape (R, P, k)
     log_dh : ndarray, shape (R, P, k)
     """
+    fin_lo, fin_hi = np.isfinite(lower), np.isfinite(upper)
+    if len(lower) and np.all(fin_lo == fin_lo[:1]) and np.all(fin_hi == fin_hi[:1]):
+        return _untransform_columns(z, lower, upper, fin_lo[0], fin_hi[0])
     lo, hi = lower[:, None, :], upper[:, None, :]
     both = np.isfinite(lo) & np.isfinite(hi)
     low_only = np.isfinite(lo) & ~np.isfinite(hi)
@@ -135,6 +138,31 @@ def untransform(z: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> tuple[np
             np.log(span) + np.log(sig) + np.log1p(-sig),
             np.where(low_only, z, np.where(up_only, -z, 0.0)),
         )
+    return theta, log_dh
+
+
+def _untransform_columns(z: np.ndarray, lower: np.ndarray, upper: np.ndarray, fin_lo, fin_hi) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`untransform` when every region's bounds are finite in the same places (the
+    usual case: one model form): each column's own transform only, the same numbers
+    (the general form evaluates every transform of every column, then picks)."""
+    theta, log_dh = np.empty(z.shape), np.empty(z.shape)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for j in range(z.shape[-1]):
+            zj, lo, hi = z[..., j], lower[:, None, j], upper[:, None, j]
+            if fin_lo[j] and fin_hi[j]:
+                sig = 0.5 * (1.0 + np.tanh(0.5 * zj))
+                span = hi - lo
+                theta[..., j] = lo + span * sig
+                log_dh[..., j] = np.log(span) + np.log(sig) + np.log1p(-sig)
+            elif fin_lo[j]:
+                theta[..., j] = lo + np.exp(zj)
+                log_dh[..., j] = zj
+            elif fin_hi[j]:
+                theta[..., j] = hi - np.exp(-zj)
+                log_dh[..., j] = -zj
+            else:
+                theta[..., j] = zj
+                log_dh[..., j] = 0.0
     return theta, log_dh
 
 
@@ -157,43 +185,62 @@ def neg_log_posterior(problem: BatchProblem, z: np.ndarray, *, with_loglik: bool
     ndarray, shape (R, P)
         :data:`BAD` where the density is zero or undefined.
     """
-    level, rate, s2, extra = curve_terms(problem, z)
-    ll = filter_loglik(level, rate, problem.stacked, s2)
-    with np.errstate(invalid="ignore"):
-        total = ll + extra
-    out = np.where(np.isfinite(total), -total, BAD)
-    return (out, ll) if with_loglik else out
+    r, p = z.shape[:2]
+    total, ll = log_density(problem, z.reshape(r * p, z.shape[2]), np.repeat(np.arange(r), p))
+    out = np.where(np.isfinite(total), -total, BAD).reshape(r, p)
+    return (out, ll.reshape(r, p)) if with_loglik else out
 
 
-def curve_terms(problem: BatchProblem, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """What the likelihood needs of many points, and the log prior plus log Jacobian.
+def log_density(problem: BatchProblem, z: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Log posterior (up to a constant) and log-likelihood of points of many regions.
+
+    The density of :func:`neg_log_posterior`, for points each of one region given by
+    index (no copy of the region's data per point).  The built-in curve forms are
+    evaluated inside the compiled filter (:func:`ikdsim.statespace.curve_loglik`); any other
+    form through :meth:`~ikdsim.models.GrowthModel.anchored_and_rate`.
 
     Parameters
     ----------
     problem : BatchProblem
-    z : ndarray, shape (R, P, k + 1)
+    z : ndarray, shape (B, k + 1)
+        Points on the unconstrained scale.
+    owner : ndarray of int, shape (B,)
+        The region (row of ``problem``) of each point.
 
     Returns
     -------
-    level, rate : ndarray, shape (R, P, n)
-        The anchored curve and its derivative at each region's times.
-    sigma2 : ndarray, shape (R, P)
-    extra : ndarray, shape (R, P)
-        Log prior density plus log Jacobian (the posterior is the likelihood plus this).
+    total, loglik : ndarray, shape (B,)
+        Log posterior (non-finite where the density is zero or undefined) and
+        log-likelihood (``-inf`` where undefined).
     """
     model = problem.model
     k = len(model.param_names)
-    theta, log_dh = untransform(z[..., :k], problem.lower, problem.upper)
-    log_s2 = np.clip(z[..., k], -30, 10)
+    theta, log_dh = untransform(z[:, None, :k], problem.lower[owner], problem.upper[owner])
+    theta, log_dh = theta[:, 0], log_dh[:, 0]
+    log_s2 = np.clip(z[:, k], -30, 10)
     s2 = np.exp(log_s2)
-    cols = [theta[..., i : i + 1] for i in range(k)]
-    t = problem.stacked.t[:, None, :]
-    level, rate = model.anchored_and_rate(t, *cols)
+    extra = _log_prior_jacobian(problem, owner, theta, log_dh, s2, log_s2)
+    form = compiled_form(model)
+    if form is not None:
+        ll = curve_loglik(form, theta, s2, owner, problem.stacked)
+    else:
+        stacked = problem.stacked.subset(owner)
+        level, rate = model.anchored_and_rate(stacked.t[:, None, :], *(theta[:, None, i : i + 1] for i in range(k)))
+        ll = filter_loglik(level, rate, stacked, s2[:, None])[:, 0]
+    with np.errstate(invalid="ignore"):
+        return ll + extra, ll
+
+
+def _log_prior_jacobian(problem: BatchProblem, owner: np.ndarray, theta: np.ndarray, log_dh: np.ndarray,
+                        s2: np.ndarray, log_s2: np.ndarray) -> np.ndarray:
+    """Log prior density (normal on the prior scale) plus the log Jacobian from it to ``z``."""
+    k = theta.shape[1]
     lp = np.zeros(s2.shape)
     log_jac = log_dh.sum(axis=-1)
+    mean, sd = problem.prior_mean[owner], problem.prior_sd[owner]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for i, name in enumerate(problem.names):
-            value = s2 if i == k else theta[..., i]
+            value = s2 if i == k else theta[:, i]
             kind = PRIOR_SCALE.get(name, "identity")
             if kind == "logit":
                 phi = np.log(value) - np.log1p(-value)
@@ -205,10 +252,9 @@ def curve_terms(problem: BatchProblem, z: np.ndarray) -> tuple[np.ndarray, np.nd
                     log_jac = log_jac - np.log(value)
             else:
                 phi = value
-            u = (phi - problem.prior_mean[:, None, i]) / problem.prior_sd[:, None, i]
+            u = (phi - mean[:, i]) / sd[:, i]
             lp = lp - 0.5 * u * u
-        extra = lp + log_jac
-    return level, rate, s2, extra
+        return lp + log_jac
 
 
 def _stencil(z: np.ndarray, dims: Sequence[int]) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, int, int, int, int]]]:

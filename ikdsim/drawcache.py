@@ -12,12 +12,12 @@ Exactness
 A draw is looked up by everything that determines it (:func:`draw_key`): the fit's
 content (region, status, model and bounds, estimates and covariance, data, prior), the
 number of draws, the method, the state of the random generator when the draw starts, the
-package's source and the versions of numpy, scipy and emcee.  An entry holds the draws and
-the generator's state after them; a hit returns the draws and moves the generator to that
-state, so everything drawn afterwards (process noise, starting levels) is what it would
-have been: a forecast made with the cache is the same, bit for bit, as one made without.
-Anything else (another seed, other paths, a refitted region, an edited package) misses
-and is sampled.  A file that cannot be read is ignored.
+package's source and the versions of numpy, scipy, emcee and numba.  An entry holds the
+draws and the generator's state after them; a hit returns the draws and moves the
+generator to that state, so everything drawn afterwards (process noise, starting levels)
+is what it would have been: a forecast made with the cache is the same, bit for bit, as
+one made without.  Anything else (another seed, other paths, a refitted region, an edited
+package) misses and is sampled.  A file that cannot be read is ignored.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def _environment() -> str:
     from .batch import _package_hash
 
     parts = [_package_hash(), np.__version__]
-    for lib in ("scipy", "emcee"):
+    for lib in ("scipy", "emcee", "numba"):  # numba: the density kernels (ikdsim.kernels)
         try:
             parts.append(f"{lib}={version(lib)}")
         except PackageNotFoundError:

@@ -73,7 +73,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.tools.numdiff import approx_fprime
 
-from .batchfit import BAD, BatchProblem, find_modes, gradient_hessian
+from .batchfit import BAD, BatchProblem, find_modes, gradient_hessian, untransform
 from .likelihood import DATE_HALF_WIDTH_DAYS, SeriesData, loglik_batch
 from .models import CANDIDATES, get_model
 from .priors import PRIOR_SCALE, Prior, estimate_prior, from_prior_scale, to_prior_scale
@@ -170,7 +170,9 @@ def split_by_region(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {str(code): rows for code, rows in frame.groupby(frame["region_code"].astype(str), sort=False)}
 
 
-def region_label(observations: pd.DataFrame, regions: pd.DataFrame | None, code: str) -> tuple[str, str]:
+def region_label(
+    observations: pd.DataFrame, regions: pd.DataFrame | None, code: str, *, table: Mapping[str, tuple[str, str]] | None = None
+) -> tuple[str, str]:
     """Name and level of a region: from the regions table, else its rows, else its code.
 
     Parameters
@@ -181,22 +183,35 @@ def region_label(observations: pd.DataFrame, regions: pd.DataFrame | None, code:
         The regions table.
     code : str
         Region code.
+    table : mapping, optional
+        :func:`region_labels` of ``regions``, made once for many look-ups (scanning the
+        regions table per region costs the number of regions squared).
 
     Returns
     -------
     (str, str)
         Name, and level (``national``, ``province`` or ``regency``).
     """
-    if regions is not None and (regions["region_code"] == code).any():
-        reg = regions[regions["region_code"] == code].iloc[0]
-        kind = str(reg.get("kind", ""))
-        level = "province" if kind == "province" else "regency"
-        return str(reg["name"]), level
+    if regions is not None:
+        table = region_labels(regions) if table is None else table
+        if code in table:
+            return table[code]
     rows = observations[observations["region_code"] == code]
     if len(rows):
         return str(rows["region_name"].iloc[-1]), str(rows["level"].iloc[-1])
     level = "national" if code == "ID" else ("province" if "." not in code else "regency")
     return code, level
+
+
+def region_labels(regions: pd.DataFrame) -> dict[str, tuple[str, str]]:
+    """Name and level of every region of a regions table (its first row per code)."""
+    codes = regions["region_code"]
+    first = ~codes.duplicated(keep="first")
+    kinds = regions["kind"] if "kind" in regions.columns else pd.Series("", index=regions.index)
+    return {
+        c: (str(name), "province" if str(kind) == "province" else "regency")
+        for c, name, kind in zip(codes[first], regions["name"][first], kinds[first])
+    }
 
 
 # ---------------------------------------------------------------------------- one model
@@ -339,6 +354,19 @@ def _delta_cov(fun, z: np.ndarray, cov_z: np.ndarray) -> np.ndarray:
     return jac @ cov_z @ jac.T
 
 
+def _natural_cov(model, z: np.ndarray, cov_z: np.ndarray) -> np.ndarray:
+    """Covariance of :func:`_natural` by the delta method, with its exact (diagonal) Jacobian.
+
+    Each parameter is a function of its own coordinate only (:func:`ikdsim.batchfit.untransform`
+    and ``exp`` for ``sigma2``); a finite-difference Jacobian (:func:`_delta_cov`) cost 0.3 ms
+    a fit, 800 fits per 100 regencies.
+    """
+    k = len(model.param_names)
+    _, log_dh = untransform(np.asarray(z, float)[None, None, :k], np.array([model.lower], float), np.array([model.upper], float))
+    jac = np.exp(np.concatenate((log_dh[0, 0], [z[k]])))
+    return jac[:, None] * cov_z * jac[None, :]
+
+
 def _natural(model, x: np.ndarray) -> np.ndarray:
     k = len(model.param_names)
     return np.concatenate((model.untransform(x[None, :k])[0], [np.exp(x[k])]))
@@ -471,7 +499,7 @@ def _result_at_mode(bm, data: SeriesData, prior: Prior, z, hess, grad, converged
         cov_z = np.full((k, k), np.nan)
         warn.append("information matrix could not be inverted")
     theta = _natural(bm, z)
-    cov = _delta_cov(lambda x: _natural(bm, x), z, cov_z)
+    cov = _natural_cov(bm, z, cov_z)
     # A ceiling within a hair of its floor or of 1 is a boundary solution: say so.
     ci = bm.param_names.index(bm.ceiling)
     ceil_sd = np.sqrt(max(cov_z[ci, ci], 0.0))
@@ -526,6 +554,46 @@ def compare(fits: Mapping[str, FitResult]) -> pd.DataFrame:
     pandas.DataFrame
         Indexed by model, sorted best first.
     """
+    names = list(fits)
+    k = np.array([f.df_model for f in fits.values()], dtype=int)
+    loglik = np.array([f.loglik for f in fits.values()], dtype=float)
+    aic = np.array([f.aic for f in fits.values()], dtype=float)
+    aicc = np.array([f.aicc for f in fits.values()], dtype=float)
+    bic = np.array([f.bic for f in fits.values()], dtype=float)
+    status = [f.status for f in fits.values()]
+    usable = np.array([s != "failed" for s in status])
+    # AICc where it is defined; a model with too many parameters for the data (AICc
+    # undefined) cannot be chosen.  Only when no model has an AICc does AIC decide.  In
+    # numpy, not pandas: a national batch makes this table twice per regency (measured:
+    # 5 ms per table with pandas operations, a fifth of the fitting's own overhead).
+    crit = "aicc" if np.any(~np.isnan(aicc[usable])) else "aic"
+    score = np.where(usable, aicc if crit == "aicc" else aic, np.nan)
+    if crit == "aicc":
+        score = np.where(usable & np.isnan(score), np.inf, score)
+    with np.errstate(invalid="ignore"):
+        delta = score - (np.nanmin(score) if not np.all(np.isnan(score)) else np.nan)
+    w = np.exp(-0.5 * np.where(np.isnan(delta), np.inf, delta))
+    weight = w / w.sum() if w.sum() > 0 else np.full(w.size, np.nan)
+    order = np.lexsort((k, delta))  # by delta then k, stable, NaN last (as sort_values)
+    table = pd.DataFrame(
+        {
+            "k": k[order],
+            "loglik": loglik[order],
+            "aic": aic[order],
+            "aicc": aicc[order],
+            "bic": bic[order],
+            "status": [status[i] for i in order],
+            "criterion": crit,
+            "delta": delta[order],
+            "weight": weight[order],
+        },
+        index=pd.Index([names[i] for i in order], name="model"),
+    )
+    return table
+
+
+def _compare_reference(fits: Mapping[str, FitResult]) -> pd.DataFrame:
+    """:func:`compare` in pandas operations (the tests hold it to this form)."""
     table = pd.DataFrame(
         {
             "k": [f.df_model for f in fits.values()],
@@ -538,8 +606,6 @@ def compare(fits: Mapping[str, FitResult]) -> pd.DataFrame:
         index=pd.Index(list(fits), name="model"),
     )
     usable = table["status"] != "failed"
-    # AICc where it is defined; a model with too many parameters for the data (AICc
-    # undefined) cannot be chosen.  Only when no model has an AICc does AIC decide.
     crit = "aicc" if table.loc[usable, "aicc"].notna().any() else "aic"
     score = table[crit].where(usable)
     if crit == "aicc":
@@ -883,12 +949,13 @@ def fit_provinces(
     models = candidates if model == "auto" else (get_model(model).name,)
     units, series, labels = {}, {}, {}
     rows_of = split_by_region(observations)
+    table = region_labels(regions) if regions is not None else None
     for p in provinces:
         units[p] = province_units(observations, p, regions)
         for c in units[p]:
             own = rows_of.get(c, observations.iloc[:0])
             series[c] = series_from_frame(own, c, start=start)
-            name, level = region_label(own, regions, c)
+            name, level = region_label(own, regions, c, table=table)
             labels[c] = dict(region_code=c, region_name=name, level=level, start=start)
     informative = {p: [c for c in units[p] if series[c].n >= MIN_INFORMATIVE] for p in provinces}
 
@@ -1026,7 +1093,7 @@ def province_curve(labels: dict, prior: Prior, model: str, anchor: FitResult | N
     z = z_of_phi(phi)
     jac = np.atleast_2d(approx_fprime(phi, z_of_phi, centered=True))
     cov_z = jac @ np.diag(sd_phi**2) @ jac.T
-    cov = _delta_cov(lambda x: _natural(bm, x), z, cov_z)
+    cov = _natural_cov(bm, z, cov_z)
     return FitResult(
         model=bm,
         params=pd.Series(_natural(bm, z), index=names),
@@ -1081,7 +1148,16 @@ def of_provinces(frame: pd.DataFrame | None, provinces: list[str]) -> pd.DataFra
     """The rows of a frame that belong to any of these provinces."""
     if frame is None:
         return None
-    return pd.concat([of_province(frame, p) for p in provinces]) if provinces else frame.iloc[:0]
+    if not provinces:
+        return frame.iloc[:0]
+    # One pass over the codes (a filter per province cost 0.1 s a call on 514 regencies):
+    # the rows of each province in turn, in the frame's order, as concatenating
+    # of_province's results would give.
+    position = {p: i for i, p in enumerate(dict.fromkeys(provinces))}
+    prefix = frame["region_code"].astype(str).str.split(".", n=1).str[0]
+    pos = prefix.map(position).to_numpy(dtype=float, na_value=np.nan)
+    rows = np.flatnonzero(~np.isnan(pos))
+    return frame.iloc[rows[np.argsort(pos[rows], kind="stable")]]
 
 
 def fit_holding(

@@ -35,6 +35,7 @@ from .likelihood import rate_memory_matrix
 from .drawcache import draw_steps  # posterior.draw_steps, through the draws cache when one is active
 from .posterior import run_one, run_steps
 from .results import FitResult
+from .statespace import compiled_form
 from .timeaxis import DAYS_PER_YEAR, to_dates, to_years
 
 #: Default target share and deadline of the Ministry of Home Affairs.
@@ -349,10 +350,33 @@ def rate_disturbance(dt: np.ndarray, memory: float, n_paths: int, rng: np.random
     -------
     ndarray, shape (n_paths, m)
     """
-    edges = np.concatenate(([0.0], np.cumsum(dt)))
     m = dt.size
     if memory <= 0 or m < 2:
         return rng.standard_normal((n_paths, m)) * np.sqrt(np.maximum(dt, 0.0))
+    a, sd = ar1_terms(dt, memory)
+    eps = rng.standard_normal((n_paths, m))
+    eps[:, 1:] *= np.sqrt(1.0 - a * a)
+    w = ar1_filter(eps, a)
+    return w * sd[None, :]
+
+
+def ar1_terms(dt: np.ndarray, memory: float) -> tuple[float, np.ndarray]:
+    """The coefficient and per-step standard deviations of :func:`rate_disturbance`.
+
+    Parameters
+    ----------
+    dt : ndarray, shape (m,), m >= 2
+        Step lengths (years); all but the last are taken as equal.
+    memory : float
+        Correlation time (years, > 0).
+
+    Returns
+    -------
+    a : float
+    sd : ndarray, shape (m,)
+    """
+    edges = np.concatenate(([0.0], np.cumsum(dt)))
+    m = dt.size
     q = rate_memory_matrix(edges[:3], memory)
     var = np.diag(rate_memory_matrix(edges, memory)).copy() if m <= 2 else np.full(m, q[0, 0])
     var[-1] = rate_memory_matrix(edges[-2:], memory)[0, 0]
@@ -360,10 +384,7 @@ def rate_disturbance(dt: np.ndarray, memory: float, n_paths: int, rng: np.random
     phi = np.exp(-dt[0] / memory)
     lr = 1.0 + 2.0 * rho1 / (1.0 - phi)
     a = (lr - 1.0) / (lr + 1.0)
-    eps = rng.standard_normal((n_paths, m))
-    eps[:, 1:] *= np.sqrt(1.0 - a * a)
-    w = ar1_filter(eps, a)
-    return w * np.sqrt(var)[None, :]
+    return a, np.sqrt(var)
 
 
 def allocate(n: int, weights) -> np.ndarray:
@@ -436,7 +457,14 @@ def curves_from_draws(member_draws: list, t: np.ndarray) -> tuple[np.ndarray, np
         k = len(member.model.param_names)
         theta = member.model.untransform(draws[:, :k])
         sigmas.append(np.exp(np.clip(draws[:, k], -30, 5))[:, None])
-        curves.append(member.model.anchored(t, *(theta[:, i : i + 1] for i in range(k))))
+        form = compiled_form(member.model)
+        if form is None:
+            curves.append(member.model.anchored(t, *(theta[:, i : i + 1] for i in range(k))))
+        else:  # the same curves compiled (ikdsim.kernels): 4.8 ms against 15 ms in numpy for a
+            # logistic's 2,000 paths on a 287-week grid, 12 against 28 for a Richards'
+            from .kernels import anchored_many
+
+            curves.append(anchored_many(form, np.ascontiguousarray(theta), np.ascontiguousarray(t, dtype=float)))
     return np.vstack(curves), np.vstack(sigmas)
 
 
@@ -506,21 +534,32 @@ def forecast_grid(fit: FitResult, until, step_days: int = STEP_DAYS) -> np.ndarr
 
 
 def paths_from_draws(fit: FitResult, t: np.ndarray, member_draws: list, rng: np.random.Generator, *, paths_hook=None) -> np.ndarray:
-    """Sample paths from parameter draws (:func:`member_draw_steps`) plus the process noise."""
+    """Sample paths from parameter draws (:func:`member_draw_steps`) plus the process noise.
+
+    Without ``paths_hook`` the paths are built in one compiled pass
+    (:func:`ikdsim.kernels.build_paths`) from the same random draws, in the same order, as
+    the numpy form below: the same paths, to rounding.
+    """
     data = fit.data
     curve, sigma2 = curves_from_draws(member_draws, t)
     n_paths = curve.shape[0]
-    t_start = t[0]
-    mu = np.clip(np.diff(curve, axis=1), 0.0, None)
     dt = np.diff(t)
+    if paths_hook is None and data.memory > 0 and dt.size >= 2:
+        from .kernels import build_paths
+
+        a, sd = ar1_terms(dt, data.memory)
+        eps = rng.standard_normal((n_paths, dt.size))
+        counting = bool(np.isfinite(data.base) and data.base > 0)
+        eps_count = rng.standard_normal((n_paths, dt.size)) if counting else np.empty((0, dt.size))
+        paths = np.empty((n_paths, t.size))
+        build_paths(np.ascontiguousarray(curve), np.sqrt(sigma2[:, 0]), dt, float(a), float(np.sqrt(1.0 - a * a)), sd,
+                    eps, eps_count, float(data.base) if counting else 1.0, _start_levels(fit, t, n_paths, rng), paths)
+        return paths
+    mu = np.clip(np.diff(curve, axis=1), 0.0, None)
     noise = np.sqrt(sigma2) * (mu / dt[None, :]) * rate_disturbance(dt, data.memory, n_paths, rng)
     if np.isfinite(data.base) and data.base > 0:
         noise = noise + np.sqrt(mu / data.base) * rng.standard_normal(mu.shape)
-    if data.n:
-        sd_last = np.sqrt(data.round_var[-1] + (fit.model.rate(t_start, *fit.curve_params) * data.date_half[-1]) ** 2 / 3.0)
-        level0 = np.clip(data.y[-1] + sd_last * rng.standard_normal(n_paths), 0.0, 1.0)
-    else:
-        level0 = np.zeros(n_paths)
+    level0 = _start_levels(fit, t, n_paths, rng)
     paths = np.empty((n_paths, t.size))
     paths[:, 0] = level0
     if paths_hook is None:
@@ -531,6 +570,15 @@ def paths_from_draws(fit: FitResult, t: np.ndarray, member_draws: list, rng: np.
         if paths.shape != (n_paths, t.size):
             raise ValueError(f"paths_hook returned shape {paths.shape}, expected {(n_paths, t.size)}")
     return paths
+
+
+def _start_levels(fit: FitResult, t: np.ndarray, n_paths: int, rng: np.random.Generator) -> np.ndarray:
+    """Starting level of each path: the last observation less its rounding error, drawn."""
+    data = fit.data
+    if not data.n:
+        return np.zeros(n_paths)
+    sd_last = np.sqrt(data.round_var[-1] + (fit.model.rate(t[0], *fit.curve_params) * data.date_half[-1]) ** 2 / 3.0)
+    return np.clip(data.y[-1] + sd_last * rng.standard_normal(n_paths), 0.0, 1.0)
 
 
 def forecast(

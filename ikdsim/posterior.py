@@ -10,7 +10,8 @@ from the normal approximation alone are then too sure.
 draws from a multivariate Student t (heavier tails, :data:`PROPOSAL_DF` degrees of freedom,
 scale :data:`PROPOSAL_SCALE` times the Laplace covariance), weights every draw by the exact
 posterior over the proposal density, adapts the proposal to the weighted draws while the
-effective sample size is low (:data:`ADAPT_ROUNDS`), and resamples
+effective sample size is low (:data:`ADAPT_ROUNDS`; every round's draws are kept, weighted
+against the mixture of the rounds' proposals [6]_), and resamples
 (sampling-importance-resampling).  The
 effective sample size and the Pareto tail index of the weights are returned so that a poor
 approximation shows; where they say the approximation is poor (sparse regencies, where the
@@ -32,6 +33,9 @@ References
 .. [3] Vehtari, A. et al. (2024). Pareto smoothed importance sampling. *JMLR* 25, 1-58.
 .. [5] Zhang, J. and Stephens, M. A. (2009). A new and efficient estimation method for the
    generalized Pareto distribution. *Technometrics* 51, 316-325.
+.. [6] Cornuet, J.-M., Marin, J.-M., Mira, A. and Robert, C. P. (2012). Adaptive multiple
+   importance sampling. *Scand. J. Stat.* 39, 798-812; Owen, A. and Zhou, Y. (2000). Safe
+   and effective importance sampling. *JASA* 95, 135-143.
 """
 
 from __future__ import annotations
@@ -40,9 +44,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .batchfit import BatchProblem, curve_terms
+from .batchfit import BatchProblem, log_density
 from .results import FitResult
-from .statespace import StackedSeries, filter_loglik
 
 #: Degrees of freedom of the Student-t proposal.
 PROPOSAL_DF = 5.0
@@ -50,7 +53,7 @@ PROPOSAL_DF = 5.0
 #: Proposal scale relative to the Laplace covariance (standard deviations).
 PROPOSAL_SCALE = 1.5
 
-#: Proposals drawn per requested draw.
+#: Proposals drawn per requested draw (and at least ``MIN_PROPOSALS``).
 OVERSAMPLE = 2
 
 #: Importance sampling is trusted when the Pareto tail index of its weights is at most this
@@ -85,10 +88,25 @@ STRETCH_A = 2.0
 MCMC_START_SCALE = 2.0
 
 #: Rounds of adaptation: while the effective sample size is below ``ESS_TARGET`` times the
-#: number of proposals, the proposal moves to the weighted mean and covariance of the last
-#: round's draws (adaptive importance sampling).
+#: number of proposals of one round, the proposal moves to the weighted mean and covariance
+#: of the draws so far, and a new round is drawn (adaptive importance sampling).  Every
+#: round's draws are kept and weighted against the mixture of all the rounds' proposals
+#: (adaptive multiple importance sampling, Cornuet et al. 2012), so no density evaluation
+#: is thrown away.  Measured on 100 synthetic regencies (15-day reports) with the last
+#: round's draws alone: 64% of the members ran all four rounds, in 69% of those the last
+#: round's effective sample size was below the best round's (the weighted moments of one
+#: round are noisy: 0.17, 0.173, 0.154 and 0.108 of the proposals in turn, say), and 16
+#: of 377 members then failed the diagnostics and went to MCMC (700,000 of the 1.9
+#: million density evaluations).
 ADAPT_ROUNDS = 3
 ESS_TARGET = 0.25
+
+#: Fewest proposals per round, however few draws a member of a model average needs: the
+#: paths are shared among the members by Akaike weight, so a minor member may want only
+#: 100 draws, and the effective sample size and Pareto k of 200 proposals are too noisy to
+#: judge the proposal by (measured on 100 synthetic regencies: 7 of the 48 members wanting
+#: 100 to 200 draws failed them and went to MCMC, 1 of the 106 wanting 200 to 500).
+MIN_PROPOSALS = 1000
 
 
 @dataclass(frozen=True)
@@ -303,65 +321,57 @@ def log_posterior_many(requests: list[tuple[FitResult, np.ndarray]], *, max_rows
         if id(fit) not in index:
             index[id(fit)] = len(fits)
             fits.append(fit)
-    stacked = StackedSeries.from_series([f.data for f in fits])  # one width for all
     zs = [np.atleast_2d(np.asarray(z, dtype=float)) for _, z in requests]
     out = [np.empty(z.shape[0]) for z in zs]
     groups: dict[tuple, list[int]] = {}
     for r, (fit, _) in enumerate(requests):
         # One form: the same curve function (fits of one form differ only in their bounds).
         groups.setdefault((fit.model.name, fit.model._curve), []).append(r)
-    buffer: list[tuple] = []
-
-    def flush():
-        if not buffer:
-            return
-        level, rate, s2, extra = (np.concatenate([b[0][i] for b in buffer]) for i in range(4))
-        owners = np.concatenate([b[1] for b in buffer])
-        ll = filter_loglik(level, rate, stacked.subset(owners), s2)
-        with np.errstate(invalid="ignore"):
-            total = (ll + extra)[:, 0]
-        total = np.where(np.isfinite(total), total, -np.inf)
-        at = 0
-        for _, _, slots in buffer:
-            for r, lo, hi in slots:
-                out[r][lo:hi] = total[at : at + hi - lo]
-                at += hi - lo
-        buffer.clear()
-
     for reqs in groups.values():
         members = sorted({index[id(requests[r][0])] for r in reqs})
         local = {j: i for i, j in enumerate(members)}
         sel = [fits[j] for j in members]
-        problem = BatchProblem.build([f.model for f in sel], [f.data for f in sel], [f.prior for f in sel],
-                                     stacked=stacked.subset(np.asarray(members)))
+        problem = BatchProblem.build([f.model for f in sel], [f.data for f in sel], [f.prior for f in sel])
         z = np.concatenate([zs[r] for r in reqs])
         owner = np.concatenate([np.full(zs[r].shape[0], local[index[id(requests[r][0])]]) for r in reqs])
-        slots_all = []  # (request, first row in z, last row in z)
+        total = np.empty(z.shape[0])
+        for lo in range(0, z.shape[0], max_rows):
+            total[lo : lo + max_rows] = log_density(problem, z[lo : lo + max_rows], owner[lo : lo + max_rows])[0]
+        total = np.where(np.isfinite(total), total, -np.inf)
         at = 0
         for r in reqs:
-            slots_all.append((r, at, at + zs[r].shape[0]))
+            out[r][:] = total[at : at + zs[r].shape[0]]
             at += zs[r].shape[0]
-        for lo in range(0, z.shape[0], max_rows):
-            hi = min(lo + max_rows, z.shape[0])
-            terms = curve_terms(problem.subset(owner[lo:hi]), z[lo:hi, None, :])
-            # Which requests' rows this chunk holds, in order.
-            slots = [(r, max(a, lo) - a, min(b, hi) - a) for r, a, b in slots_all if a < hi and b > lo]
-            buffer.append((terms, np.asarray(members)[owner[lo:hi]], slots))
-            if sum(b[0][2].shape[0] for b in buffer) >= max_rows:
-                flush()
-    flush()
     return out
 
 
 def _importance_steps(fit: FitResult, n: int, rng: np.random.Generator, cov: np.ndarray):
+    """Adaptive importance sampling with every round's draws kept (AMIS, Cornuet et al. 2012).
+
+    Each round draws ``m`` proposals from a Student t; the draws of all rounds so far are
+    weighted by the posterior over the equal mixture of the rounds' proposals (the
+    deterministic-mixture weights of Veach and Guibas 1995, Owen and Zhou 2000), and the
+    next proposal moves to their weighted moments.  Rounds stop once the effective sample
+    size of all the draws reaches ``ESS_TARGET * m``; the ``n`` draws are resampled from all.
+    """
     from scipy.stats import multivariate_t  # here, not at the top: replaying cached draws needs no scipy.stats
 
-    m = OVERSAMPLE * n
+    m = max(OVERSAMPLE * n, MIN_PROPOSALS)
     loc, shape = np.asarray(fit.z, float), cov * PROPOSAL_SCALE**2
+    proposals, zs, lps = [], [], []
+    log_q = []  # log_q[i][j]: log density of proposal i at round j's draws
     for round_ in range(ADAPT_ROUNDS + 1):
-        proposal = multivariate_t(loc=loc, shape=shape, df=PROPOSAL_DF, allow_singular=True)
-        z = np.atleast_2d(proposal.rvs(size=m, random_state=rng))
-        logw = (yield (fit, z)) - proposal.logpdf(z)
+        proposals.append(multivariate_t(loc=loc, shape=shape, df=PROPOSAL_DF, allow_singular=True))
+        zs.append(np.atleast_2d(proposals[-1].rvs(size=m, random_state=rng)))
+        lps.append((yield (fit, zs[-1])))
+        for i, q in enumerate(log_q):
+            q.append(proposals[i].logpdf(zs[-1]))
+        log_q.append([proposals[-1].logpdf(zj) for zj in zs])
+        z = np.concatenate(zs)
+        # np.logaddexp.reduce, not scipy's logsumexp: 0.3 ms a call of overhead (measured:
+        # 0.29 s on 100 synthetic regencies) for a handful of rows
+        mixture = np.logaddexp.reduce([np.concatenate(q) for q in log_q], axis=0) - np.log(len(proposals))
+        logw = np.concatenate(lps) - mixture
         logw = np.where(np.isfinite(logw), logw, -np.inf)
         if not np.isfinite(logw).any():
             raise ValueError(f"{fit.region_code}: no proposal has a finite posterior density")
@@ -370,11 +380,11 @@ def _importance_steps(fit: FitResult, n: int, rng: np.random.Generator, cov: np.
         ess = float(1.0 / np.sum(w**2))
         if ess >= ESS_TARGET * m or round_ == ADAPT_ROUNDS:
             break
-        # Adapt: move the proposal to the weighted moments of this round's draws.
+        # Adapt: move the proposal to the weighted moments of the draws so far.
         loc = w @ z
         dev = z - loc
         shape = (dev * w[:, None]).T @ dev * PROPOSAL_SCALE**2 + 1e-9 * np.eye(z.shape[1])
-    idx = rng.choice(m, size=n, replace=True, p=w)
+    idx = rng.choice(z.shape[0], size=n, replace=True, p=w)
     return PosteriorDraws(z=z[idx], method="importance", ess=ess, pareto_k=_pareto_k(w))
 
 

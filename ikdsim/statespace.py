@@ -42,7 +42,9 @@ same number as :func:`ikdsim.likelihood.loglik`, to rounding (tested).
 
 The filter's recursion is a scalar loop per evaluation, compiled with numba (on first use,
 cached on disk): written in numpy, each of its steps would be a dozen calls on small
-arrays, and a national batch makes hundreds of thousands of such steps.
+arrays, and a national batch makes hundreds of thousands of such steps
+(:mod:`ikdsim.kernels`).  For the built-in curve forms, :func:`curve_loglik` evaluates the
+curve inside the same loop, reading each evaluation's data by its series' index.
 
 References
 ----------
@@ -141,6 +143,8 @@ def filter_loglik(level: np.ndarray, rate: np.ndarray, stacked: StackedSeries, s
     ndarray, shape (S, P)
         Log-likelihood of each evaluation; ``-inf`` where it is undefined.
     """
+    from . import kernels
+
     s2 = np.asarray(sigma2, dtype=float)
     level = np.asarray(level, dtype=float)
     shape = np.broadcast_shapes(level.shape[:-1], s2.shape)
@@ -148,86 +152,96 @@ def filter_loglik(level: np.ndarray, rate: np.ndarray, stacked: StackedSeries, s
     per = shape[1] if len(shape) > 1 else 1
     flat = (int(np.prod(shape)), n)
     out = np.empty(flat[0])
-    _filter_kernel()(
+    kernels.level_loglik(
         np.ascontiguousarray(np.broadcast_to(level, shape + (n,)).reshape(flat)),
         np.ascontiguousarray(np.broadcast_to(np.asarray(rate, dtype=float), shape + (n,)).reshape(flat)),
         np.ascontiguousarray(np.broadcast_to(s2, shape).reshape(-1)),
-        np.ascontiguousarray(stacked.t, dtype=float),
-        np.ascontiguousarray(stacked.y, dtype=float),
-        np.ascontiguousarray(stacked.round_var, dtype=float),
-        np.ascontiguousarray(stacked.date_half, dtype=float),
-        np.ascontiguousarray(stacked.mask),
-        np.ascontiguousarray(stacked.base, dtype=float),
-        np.ascontiguousarray(stacked.memory, dtype=float),
-        per,
-        out,
+        *_series_arrays(stacked), per, VAR_FLOOR, LOG_2PI, out,
     )
     total = out.reshape(shape)
     return np.where(np.isfinite(total), total, -np.inf)
 
 
-_KERNEL = None
+def curve_loglik(form: int, theta: np.ndarray, sigma2: np.ndarray, owner: np.ndarray, stacked: StackedSeries) -> np.ndarray:
+    """:func:`filter_loglik` of a compiled curve form, the curve evaluated inside the filter.
 
+    The same numbers as ``filter_loglik(level, rate, stacked.subset(owner), sigma2)`` with
+    ``level, rate = model.anchored_and_rate(...)`` (to rounding; tested), without the
+    curves' temporaries or a copy of the data per evaluation (see :mod:`ikdsim.kernels`).
 
-def _filter_kernel():
-    """The filter's inner loop, compiled by numba on first use (and cached on disk).
+    Parameters
+    ----------
+    form : int
+        The curve form (:func:`compiled_form`).
+    theta : ndarray, shape (B, k)
+        Curve parameters per evaluation (the model's own scale).
+    sigma2 : ndarray, shape (B,)
+        Overdispersion per evaluation.
+    owner : ndarray of int, shape (B,)
+        The series of each evaluation (rows of ``stacked``).
+    stacked : StackedSeries
 
-    One pass per evaluation over its series' observations, scalar state, no temporaries:
-    the arithmetic of the module docstring, in the order written there.
+    Returns
+    -------
+    ndarray, shape (B,)
+        ``-inf`` where undefined.
     """
-    global _KERNEL
-    if _KERNEL is not None:
-        return _KERNEL
-    from numba import njit
+    from . import kernels
 
-    floor, log_2pi = VAR_FLOOR, LOG_2PI
+    out = np.empty(theta.shape[0])
+    kernels.curve_loglik(
+        int(form), np.ascontiguousarray(theta, dtype=float), np.ascontiguousarray(sigma2, dtype=float),
+        np.ascontiguousarray(owner, dtype=np.int64), np.ascontiguousarray(stacked.t, dtype=float),
+        *_series_arrays(stacked), VAR_FLOOR, LOG_2PI, out,
+    )
+    return np.where(np.isfinite(out), out, -np.inf)
 
-    @njit(cache=True)
-    def kernel(level, rate, s2, t, y, round_var, date_half, mask, base, memory, per, out):  # pragma: no cover - compiled
-        rows, n = level.shape
-        for b in range(rows):
-            s = b // per
-            tau = memory[s]
-            v = 0.5 / tau
-            has_base = np.isfinite(base[s]) and base[s] > 0.0
-            sd = np.sqrt(max(s2[b], 0.0))
-            m_d, m_x, p_dd, p_dx, p_xx = 0.0, 0.0, 0.0, 0.0, v
-            total, prev_t, prev_l, count_obs = 0.0, 0.0, 0.0, 0
-            for i in range(n):
-                if not mask[s, i]:
-                    break
-                delta = t[s, i] - prev_t
-                mu_pos = max(level[b, i] - prev_l, 0.0)
-                scale = sd * (mu_pos / max(delta, 1e-9))
-                x = delta / tau
-                one_rho = -np.expm1(-x)
-                rho = 1.0 - one_rho
-                a = scale * (tau * one_rho)
-                var_int = max(tau * (x - one_rho) - v * (tau * one_rho) ** 2, 0.0)
-                count = (mu_pos * (1.0 / base[s]) if has_base else 0.0) + floor
-                w_dd = scale * scale * var_int + count
-                w_dx = scale * (v * tau * one_rho**2)
-                w_xx = v * (1.0 - rho**2)
-                meas = round_var[s, i] + (rate[b, i] * date_half[s, i]) ** 2 / 3.0
-                # Predict.
-                a_pxx = a * p_xx
-                pd_dd = p_dd + a * (p_dx + p_dx + a_pxx) + w_dd
-                pd_dx = rho * (p_dx + a_pxx) + w_dx
-                pd_xx = rho * rho * p_xx + w_xx
-                # Update with the figure.
-                var_s = pd_dd + meas
-                pm_d = m_d + a * m_x
-                e = (y[s, i] - level[b, i]) - pm_d
-                k_d, k_x = pd_dd / var_s, pd_dx / var_s
-                total += np.log(var_s) + e * (e / var_s)
-                m_d = pm_d + k_d * e
-                m_x = rho * m_x + k_x * e
-                p_dd = max(pd_dd - k_d * pd_dd, 0.0)
-                p_dx = pd_dx - k_x * pd_dd
-                p_xx = max(pd_xx - k_x * pd_dx, 0.0)
-                prev_t, prev_l = t[s, i], level[b, i]
-                count_obs += 1
-            out[b] = -0.5 * (total + count_obs * log_2pi)
 
-    _KERNEL = kernel
-    return kernel
+def _series_arrays(stacked: StackedSeries) -> tuple:
+    """The arrays the kernels read: y, round_var, ``date_half**2 / 3``, observation counts,
+    base, memory, then :func:`transition_terms`."""
+    c = lambda a: np.ascontiguousarray(a, dtype=float)  # noqa: E731
+    date_third = np.asarray(stacked.date_half, dtype=float) ** 2 / 3.0
+    return (c(stacked.y), c(stacked.round_var), c(date_third), np.ascontiguousarray(stacked.n, dtype=np.int64),
+            c(stacked.base), c(stacked.memory), *transition_terms(stacked))
+
+
+def transition_terms(stacked: StackedSeries) -> tuple[np.ndarray, ...]:
+    """The terms of the filter's transition that depend on the series only, per interval.
+
+    With :math:`\\Delta_i`, :math:`\\rho_i = e^{-\\Delta_i/\\tau}` and :math:`v = 1/(2\\tau)` as in
+    the module docstring: ``1 / delta``, ``rho``, ``a_unit`` (:math:`\\tau(1-\\rho_i)`, the mean of
+    the integral per unit state), ``var_int`` (its conditional variance), ``c_dx``
+    (:math:`v\\tau(1-\\rho_i)^2`, the covariance) and ``w_xx`` (:math:`v(1-\\rho_i^2)`), each of
+    shape (S, n).  Every evaluation of a series shares them: computed once per call, not
+    once per evaluation.
+    """
+    t = np.asarray(stacked.t, dtype=float)
+    tau = np.asarray(stacked.memory, dtype=float)[:, None]
+    v = 0.5 / tau
+    delta = np.diff(t, axis=1, prepend=0.0)
+    x = delta / tau
+    one_rho = -np.expm1(-x)
+    rho = 1.0 - one_rho
+    var_int = np.maximum(tau * (x - one_rho) - v * (tau * one_rho) ** 2, 0.0)
+    c = np.ascontiguousarray
+    return (c(1.0 / np.maximum(delta, 1e-9)), c(rho), c(tau * one_rho), c(var_int), c(v * tau * one_rho**2),
+            c(v * (1.0 - rho**2)))
+
+
+def compiled_form(model) -> int | None:
+    """The code of a model's curve form in :mod:`ikdsim.kernels`, or None if not compiled.
+
+    A bounded copy of a built-in model (:func:`ikdsim.fitting.bounded_model`) has the same
+    curve functions, hence the same form.
+    """
+    from . import kernels as k
+    from . import models as m
+
+    forms = {
+        (m._logistic_curve, m._logistic_logh, m._logistic_dlogh, False): k.LOGISTIC,
+        (m._gompertz_curve, m._gompertz_logh, m._gompertz_dlogh, False): k.GOMPERTZ,
+        (m._richards_curve, m._richards_logh, m._richards_dlogh, False): k.RICHARDS,
+        (m._bass_curve, m._bass_logh, m._bass_dlogh, True): k.BASS,
+    }
+    return forms.get((model._curve, model._logh, model._dlogh, bool(model.zero_at_origin)))

@@ -76,7 +76,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 import pandas as pd
 
-from .fitting import fit_holding, of_provinces, region_label, split_by_region, split_provinces
+from .fitting import fit_holding, of_provinces, region_label, region_labels, split_by_region, split_provinces
 from .forecast import TARGET, Forecast, forecast_many
 from .results import FitResult
 
@@ -281,9 +281,10 @@ def forecast_table(
         fit_error = ""
     rows, messages, ready = {}, {}, []
     rows_of = split_by_region(observations)
+    labels = region_labels(regions) if regions is not None else None
     for code in wanted:
         own = rows_of.get(code, observations.iloc[:0])
-        name, level = region_label(own, regions, code)
+        name, level = region_label(own, regions, code, table=labels)
         row = _empty_row(code, name, level, target, at)
         n, last_date, last_share = _last_usable(code, own)
         row.update(n_obs=n, last_date=last_date, last_share=last_share)

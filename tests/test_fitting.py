@@ -205,3 +205,44 @@ def test_marginal_log_sigma2_corrects_the_joint_mode_upwards(dense):
     shift = fitting.marginal_log_sigma2([f])[0] - f.z[-1]
     k = len(f.model.param_names)
     assert 0.2 * k / f.nobs < shift < 3.0 * k / f.nobs
+
+
+def test_compare_equals_its_pandas_reference():
+    # compare() computes in numpy; _compare_reference is the pandas form it replaced.
+    from types import SimpleNamespace
+
+    from ikdsim.fitting import _compare_reference, compare
+
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        fits = {}
+        for name in rng.permutation(["logistic", "gompertz", "richards", "bass"])[: rng.integers(1, 5)]:
+            k = 5 if name == "richards" else 4
+            ll = float(rng.normal(100, 3)) if rng.random() > 0.1 else np.nan
+            nobs = int(rng.integers(3, 12))
+            aic = -2 * ll + 2 * k
+            aicc = aic + 2 * k * (k + 1) / (nobs - k - 1) if nobs - k - 1 > 0 else np.nan
+            status = "failed" if rng.random() < 0.15 else "ok"
+            fits[str(name)] = SimpleNamespace(df_model=k, loglik=ll, aic=aic, aicc=aicc, bic=aic + 1.0, status=status)
+        pd.testing.assert_frame_equal(compare(fits), _compare_reference(fits))
+
+
+def test_natural_covariance_equals_the_finite_difference_delta_method(kaltim_fits):
+    from ikdsim.fitting import _delta_cov, _natural, _natural_cov
+
+    for f in kaltim_fits.values():
+        if f.status in ("ok", "sparse"):
+            ref = _delta_cov(lambda x, m=f.model: _natural(m, x), f.z, f.cov_z)
+            np.testing.assert_allclose(_natural_cov(f.model, f.z, f.cov_z), ref, rtol=1e-5, atol=1e-14)
+
+
+def test_of_provinces_equals_concatenating_each_province(kaltim_obs):
+    from ikdsim.fitting import of_province, of_provinces
+
+    frame = pd.concat([kaltim_obs, kaltim_obs.assign(region_code=kaltim_obs["region_code"].str.replace("64", "65", n=1))])
+    frame = frame.sample(frac=1.0, random_state=0)  # rows of provinces interleaved
+    for keys in (["64"], ["65", "64"], ["64", "65", "11"], ["11"], []):
+        expected = pd.concat([of_province(frame, p) for p in keys]) if keys else frame.iloc[:0]
+        pd.testing.assert_frame_equal(of_provinces(frame, keys), expected)
+    empty = frame.iloc[:0]
+    pd.testing.assert_frame_equal(of_provinces(empty, ["64"]), of_province(empty, "64"))

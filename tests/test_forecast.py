@@ -169,3 +169,25 @@ def test_forecasts_made_together_equal_forecasts_made_alone(kaltim_fits):
     for f in fits:
         alone = forecast(f, until="2028-12-31", n_paths=300, seed=4)
         np.testing.assert_array_equal(together[f.region_code].paths, alone.paths)
+
+
+@pytest.mark.parametrize("code", ["64.09", "64.72", "65"])
+def test_compiled_paths_equal_the_numpy_rule(kaltim_fits, code):
+    # paths_from_draws builds plain paths in one compiled pass; the numpy rule (reached
+    # through a hook that applies it) draws the same numbers in the same order.
+    from ikdsim.forecast import forecast_grid, member_draw_steps, paths_from_draws, region_rng
+    from ikdsim.posterior import run_one
+
+    fit = kaltim_fits[code]
+    t = forecast_grid(fit, "2030-12-31")
+    draws = run_one(member_draw_steps(fit, 500, region_rng(2, code)))
+
+    def plain(t, level0, mu, noise):
+        out = np.empty((level0.size, t.size))
+        out[:, 0] = level0
+        out[:, 1:] = np.minimum(level0[:, None] + np.cumsum(np.clip(mu + noise, 0.0, None), axis=1), 1.0)
+        return out
+
+    fast = paths_from_draws(fit, t, draws, np.random.default_rng(5))
+    ref = paths_from_draws(fit, t, draws, np.random.default_rng(5), paths_hook=plain)
+    np.testing.assert_allclose(fast, ref, rtol=1e-12, atol=1e-14)

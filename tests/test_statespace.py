@@ -117,3 +117,86 @@ def test_draws_density_equals_the_dense_reference(kaltim_fits):
     together = log_posterior_many(requests, max_rows=37)
     for (f, z), values in zip(requests, together):
         np.testing.assert_array_equal(values, log_posterior(f, z))
+
+
+@pytest.mark.parametrize("name", ["logistic", "gompertz", "richards", "bass"])
+def test_compiled_curves_equal_the_numpy_forms(name):
+    # The curve evaluated inside the filter (ikdsim.kernels) against anchored_and_rate then
+    # the filter, over wide parameter ranges (far past the inflection, tiny rates, nu from
+    # 0.05 to 20, zeros): the same log-likelihood, -inf at the same points.
+    from ikdsim.statespace import compiled_form, curve_loglik
+
+    series = _series("dukcapil", 8, seed=3)
+    stacked = StackedSeries.from_series(series)
+    model = get_model(name)
+    rng = np.random.default_rng(11)
+    b = 3000
+    owner = rng.integers(0, len(series), size=b)
+    ceil = rng.uniform(0.05, 1.0, b)
+    if name == "bass":
+        cols = [ceil, np.exp(rng.uniform(-9, 1, b)), np.exp(rng.uniform(-4, 2, b))]
+    else:
+        cols = [ceil, np.exp(rng.uniform(-3, 3, b)), rng.uniform(-20, 40, b)]
+        if name == "richards":
+            cols.append(np.exp(rng.uniform(-3, 3, b)))
+    theta = np.column_stack(cols)
+    theta[:8, 1:] = 0.0  # parameters at their bounds (an underflowed transform): undefined
+    s2 = np.exp(rng.uniform(-9, 0, b))
+    sub = stacked.subset(owner)
+    with np.errstate(all="ignore"):
+        level, rate = model.anchored_and_rate(sub.t[:, None, :], *(theta[:, None, i : i + 1] for i in range(theta.shape[1])))
+    ref = filter_loglik(level, rate, sub, s2[:, None])[:, 0]
+    fast = curve_loglik(compiled_form(model), theta, s2, owner, stacked)
+    np.testing.assert_array_equal(np.isfinite(fast), np.isfinite(ref))
+    # rel 1e-9 where the log-likelihood is plausible; 1e-6 for absurd parameter sets (near
+    # -1e8, where the filter's rounding is amplified: the curves themselves agree to 1e-15)
+    plausible = np.isfinite(ref) & (ref > -1e5)
+    assert plausible.sum() > 100
+    np.testing.assert_allclose(fast[plausible], ref[plausible], rtol=1e-9, atol=1e-8)
+    np.testing.assert_allclose(fast[np.isfinite(ref)], ref[np.isfinite(ref)], rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["logistic", "gompertz", "richards", "bass"])
+def test_compiled_curves_match_anchored_and_rate(name):
+    # The curves themselves, point by point: within 1e-12 relative, or 1e-15 in share
+    # (far before the inflection the share is below 1e-15 and the numpy log-scale form
+    # rounds 1 - g to 1; the compiled form keeps g itself).
+    from ikdsim import kernels
+    from ikdsim.statespace import compiled_form
+
+    t = np.linspace(0.01, 2.6, 61)
+    model = get_model(name)
+    rng = np.random.default_rng(12)
+    b = 2000
+    if name == "bass":
+        cols = [rng.uniform(0.05, 1.0, b), np.exp(rng.uniform(-9, 1, b)), np.exp(rng.uniform(-4, 2, b))]
+    else:
+        cols = [rng.uniform(0.05, 1.0, b), np.exp(rng.uniform(-3, 3, b)), rng.uniform(-20, 40, b)]
+        if name == "richards":
+            cols.append(np.exp(rng.uniform(-3, 3, b)))
+    theta = np.column_stack(cols)
+    with np.errstate(all="ignore"):
+        level, rate = model.anchored_and_rate(t, *(theta[:, i : i + 1] for i in range(theta.shape[1])))
+    fast_level, fast_rate = np.empty_like(level), np.empty_like(rate)
+    for j in range(b):
+        kernels.anchored_rate(compiled_form(model), theta[j].copy(), t, fast_level[j], fast_rate[j])
+    np.testing.assert_allclose(fast_level, level, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(fast_rate, rate, rtol=1e-12, atol=1e-15)
+
+
+def test_untransform_by_columns_equals_the_general_form():
+    # With every region's bounds finite in the same places, untransform computes each
+    # column's own transform only; adding a region with other bounds forces the general
+    # form, which must give the same numbers for the others.
+    from ikdsim.batchfit import untransform
+
+    rng = np.random.default_rng(4)
+    lower = np.array([[0.05 * i, 0.0, -np.inf, 0.0] for i in range(1, 6)])
+    upper = np.array([[1.0, np.inf, np.inf, np.inf]] * 5)
+    z = rng.normal(0, 8, size=(5, 7, 4))
+    theta, log_dh = untransform(z, lower, upper)
+    mixed_lo = np.vstack([lower, [[-np.inf, 0.0, 0.0, 0.0]]])
+    mixed_hi = np.vstack([upper, [[0.0, 1.0, np.inf, np.inf]]])
+    theta_g, log_dh_g = untransform(np.concatenate([z, z[:1]]), mixed_lo, mixed_hi)
+    np.testing.assert_array_equal(theta, theta_g[:5])
+    np.testing.assert_array_equal(log_dh, log_dh_g[:5])
