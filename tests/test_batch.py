@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -63,6 +64,11 @@ def test_broken_region_does_not_stop_the_batch_and_rerun_skips(out):
     assert list(status_csv.columns) == ["region", "name", "status", "seconds", "error"]
     summary = pd.read_csv(out / "summary.csv", dtype={"region_code": str})
     assert {"64.09", "64", "64.01"} <= set(summary["region_code"])
+    # The index's numbers are the report's numbers (the same draws and paths).
+    row = summary.set_index("region_code").loc["64.09"]
+    report_json = json.loads((out / "regions" / "64.09" / "summary.json").read_text())
+    for key in ("p10", "p50", "p90", "prob_by_deadline", "prob_not_by_until", "share_at_deadline"):
+        assert (report_json[key] is None and pd.isna(row[key])) or report_json[key] == row[key], key
     assert not leftovers(out)
     # The summary's posterior draws are saved next to the fits, for the notebooks.
     fits_files = list((out / ".cache").glob("fits-*.pkl"))
