@@ -211,7 +211,7 @@ class Forecast:
     @property
     def until(self) -> pd.Timestamp:
         """End of the horizon."""
-        return self.dates[-1]
+        return to_dates(self.t[-1:], self.start)[0]  # the last of self.dates, without the others
 
     def at(self, dates) -> np.ndarray:
         """Paths interpolated at dates: shape (n_paths, len(dates)).

@@ -286,16 +286,17 @@ def forecast_table(
         own = rows_of.get(code, observations.iloc[:0])
         name, level = region_label(own, regions, code, table=labels)
         row = _empty_row(code, name, level, target, at)
-        n, last_date, last_share = _last_usable(code, own)
-        row.update(n_obs=n, last_date=last_date, last_share=last_share)
         rows[code] = row
         fit = fits.get(code)
+        last = fit.last_observed if fit is not None else None
+        if last is None:  # else the fit's own figures replace these (2.6 ms a region in pandas)
+            n, last_date, last_share = _last_usable(code, own)
+            row.update(n_obs=n, last_date=last_date, last_share=last_share)
         if fit is None:
             row["message"] = fit_error or "no fit was produced for this region"
             continue
         row.update(region_name=fit.region_name or name, level=fit.level or level,
                    model=fit.model_name, n_obs=int(fit.nobs))
-        last = fit.last_observed
         if last is not None:
             row.update(last_date=pd.Timestamp(last[0]), last_share=float(last[1]))
         messages[code] = fit.message + "".join(f"; warning: {w}" for w in fit.warnings)

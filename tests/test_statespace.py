@@ -200,3 +200,24 @@ def test_untransform_by_columns_equals_the_general_form():
     theta_g, log_dh_g = untransform(np.concatenate([z, z[:1]]), mixed_lo, mixed_hi)
     np.testing.assert_array_equal(theta, theta_g[:5])
     np.testing.assert_array_equal(log_dh, log_dh_g[:5])
+
+
+def test_filter_lanes_give_the_numbers_of_one_evaluation_at_a_time():
+    # curve_loglik filters consecutive rows of one series side by side; rows interleaved
+    # with other series' rows go one at a time: the same numbers either way.
+    from ikdsim.statespace import compiled_form, curve_loglik
+
+    series = _series("dukcapil", 6, seed=8)
+    stacked = StackedSeries.from_series(series)
+    rng = np.random.default_rng(2)
+    b = 203
+    for name in ("logistic", "richards"):
+        cols = [rng.uniform(0.1, 1.0, b), np.exp(rng.uniform(-2, 2, b)), rng.uniform(-5, 10, b)]
+        if name == "richards":
+            cols.append(np.exp(rng.uniform(-2, 2, b)))
+        theta, s2 = np.column_stack(cols), np.exp(rng.uniform(-8, -1, b))
+        owner = np.sort(rng.integers(0, len(series), size=b))  # runs of one series
+        grouped = curve_loglik(compiled_form(get_model(name)), theta, s2, owner, stacked)
+        alone = [curve_loglik(compiled_form(get_model(name)), theta[i : i + 1], s2[i : i + 1], owner[i : i + 1], stacked)[0]
+                 for i in range(b)]
+        np.testing.assert_array_equal(grouped, alone)
