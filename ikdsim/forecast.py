@@ -35,7 +35,6 @@ from .likelihood import rate_memory_matrix
 from .drawcache import draw_steps  # posterior.draw_steps, through the draws cache when one is active
 from .posterior import run_one, run_steps
 from .results import FitResult
-from .statespace import compiled_form
 from .timeaxis import DAYS_PER_YEAR, to_dates, to_years
 
 #: Default target share and deadline of the Ministry of Home Affairs.
@@ -457,14 +456,11 @@ def curves_from_draws(member_draws: list, t: np.ndarray) -> tuple[np.ndarray, np
         k = len(member.model.param_names)
         theta = member.model.untransform(draws[:, :k])
         sigmas.append(np.exp(np.clip(draws[:, k], -30, 5))[:, None])
-        form = compiled_form(member.model)
-        if form is None:
-            curves.append(member.model.anchored(t, *(theta[:, i : i + 1] for i in range(k))))
-        else:  # the same curves compiled (ikdsim.kernels): 4.8 ms against 15 ms in numpy for a
-            # logistic's 2,000 paths on a 287-week grid, 12 against 28 for a Richards'
-            from .kernels import anchored_many
-
-            curves.append(anchored_many(form, np.ascontiguousarray(theta), np.ascontiguousarray(t, dtype=float)))
+        # In numpy, not compiled: a compiled form (ikdsim.kernels) is 2 to 3 times faster
+        # (4.8 ms against 15 ms for a logistic's 2,000 paths on a 287-week grid), but then a
+        # report notebook replaying cached draws imports numba, whose import and first call
+        # cost it 0.6 s (benchmarks/notebooks.py), against about 1 s of a 514-regency batch.
+        curves.append(member.model.anchored(t, *(theta[:, i : i + 1] for i in range(k))))
     return np.vstack(curves), np.vstack(sigmas)
 
 

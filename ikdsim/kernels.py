@@ -23,7 +23,8 @@ logistic, Gompertz, Richards and Bass forms, against 5 to 12 us in numpy.  The s
 The forms compiled are the built-in ceiling models (logistic, Gompertz, Richards, Bass; see
 :func:`ikdsim.statespace.compiled_form`); any other form (a generalized Bass model with its
 effort function, say) goes through numpy.  The sample paths of a forecast are built here
-too (:func:`build_paths`, :func:`anchored_many`).
+too (:func:`build_paths`), from curves computed in numpy (see
+:func:`ikdsim.forecast.curves_from_draws`).
 """
 
 from __future__ import annotations
@@ -105,16 +106,6 @@ def anchored_rate(form, theta, t, level, rate):  # pragma: no cover - compiled
         g, h, dg = _shape(form, t[i], p1, p2, nu)
         level[i] = scale * ((g - g0) if low else (h0 - h))
         rate[i] = scale * dg
-
-
-@njit(cache=True, error_model="numpy")
-def anchored_many(form, theta, t):  # pragma: no cover - compiled
-    """Anchored curves (:func:`anchored_rate`'s levels) of many parameter sets on one grid."""
-    out = np.empty((theta.shape[0], t.shape[0]))
-    rate = np.empty(t.shape[0])
-    for b in range(theta.shape[0]):
-        anchored_rate(form, theta[b], t, out[b], rate)
-    return out
 
 
 @njit(cache=True, error_model="numpy")
