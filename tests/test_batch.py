@@ -130,8 +130,6 @@ def test_killed_run_leaves_no_partial_file_and_rerun_completes(out):
     assert not leftovers(out)
     for d in (out / "regions").iterdir():  # every region folder holds whole files only
         for f in d.glob("*.json"):
-            import json
-
             json.loads(f.read_text())
     time.sleep(3)  # orphaned children notice and exit
     res = batch.run_batch(out, n_paths=200, progress=False)
