@@ -1133,6 +1133,9 @@ def summary_table(
                            deadline=deadline, until=until, n_paths=n_paths, seed=seed, at=[deadline])  # fmt: skip
     p10, p50, p90 = at_columns(deadline)
     table = table.rename(columns={p10: "share_at_deadline_p10", p50: "share_at_deadline", p90: "share_at_deadline_p90"})
+    # As key_numbers: no forecast share at a deadline the region's figures have passed.
+    past = pd.to_datetime(table["last_date"]) > pd.Timestamp(deadline)
+    table.loc[past, ["share_at_deadline_p10", "share_at_deadline", "share_at_deadline_p90"]] = np.nan
     for col in ("last_date", "p10", "p50", "p90", "reached_on"):
         table[col] = pd.Series([_iso(v) for v in table[col]], index=table.index, dtype=object)
     return table.assign(deadline=_iso(deadline), until=_iso(until))

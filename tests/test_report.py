@@ -187,3 +187,19 @@ def test_index_html_links_ok_regions_and_lists_failures():
     assert 'href="regions/64.72/report.html"' not in page
     assert "ValueError: broken" in page and 'href="province_64.html"' in page
     assert 'href="summary.csv"' in page
+
+
+def test_summary_table_rows_are_the_regions_key_numbers(kaltim_obs, kaltim_regions, kaltim_fits):
+    """The index's table gives each region the numbers of its report, including no share at
+    a deadline its figures have passed (Bontang's last figure is after 2025-12-31)."""
+    codes = ["64.09", "64.74", "64.01"]
+    table = report.summary_table(kaltim_obs, kaltim_regions, fits=kaltim_fits, codes=codes, n_paths=200,
+                                 seed=0).set_index("region_code")  # fmt: skip
+    assert table.loc["64.74", "last_date"] > "2025-12-31"
+    for code in codes:
+        fit = kaltim_fits[code]
+        k = report.key_numbers(fit, fit.forecast(until="2030-12-31", n_paths=200, seed=0), deadline="2025-12-31")
+        for key in ("p10", "p50", "p90", "prob_by_deadline", "prob_not_by_until", "share_at_deadline",
+                    "share_at_deadline_p10", "share_at_deadline_p90"):  # fmt: skip
+            got = table.loc[code, key]
+            assert (k[key] is None and pd.isna(got)) or k[key] == got, (code, key, k[key], got)
