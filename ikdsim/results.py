@@ -210,7 +210,7 @@ class FitResult:
             return None
         return to_dates(self.data.t[-1:], self.start)[0], float(self.data.y[-1])
 
-    def forecast(self, until="2027-12-31", n_paths: int = 2000, seed: int | None = 0, step_days: int = 7):
+    def forecast(self, until="2027-12-31", n_paths: int = 2000, seed: int | None = 0, step_days: int | None = None):
         """Sample paths of the cumulative share: see :func:`ikdsim.forecast.forecast`.
 
         Parameters
@@ -221,16 +221,16 @@ class FitResult:
             Number of sample paths (parameter draws plus process noise).
         seed : int or None
             Seed; with the region code it fixes the paths.
-        step_days : int
-            Grid step in days.
+        step_days : int, optional
+            Grid step in days (default :data:`ikdsim.forecast.STEP_DAYS`).
 
         Returns
         -------
         Forecast
         """
-        from .forecast import forecast
+        from .forecast import STEP_DAYS, forecast
 
-        return forecast(self, until=until, n_paths=n_paths, seed=seed, step_days=step_days)
+        return forecast(self, until=until, n_paths=n_paths, seed=seed, step_days=STEP_DAYS if step_days is None else step_days)
 
     # ------------------------------------------------------------------ output
     def to_frame(self, alpha: float = 0.05) -> pd.DataFrame:
