@@ -568,9 +568,10 @@ class BatchResult:
 
 
 def _region_codes(observations: pd.DataFrame, regions: pd.DataFrame) -> list[str]:
-    """Every regency or city in the regions table and the data (codes ``NN.NN``)."""
-    codes = set(regions["region_code"].astype(str)) | set(observations["region_code"].astype(str))
-    return sorted(c for c in codes if "." in c)
+    """The regencies and cities (codes ``NN.NN``) of :func:`ikdsim.summary.default_codes`."""
+    from .summary import default_codes  # it imports the fitting, which the notebooks need not
+
+    return sorted(c for c in default_codes(observations, regions) if "." in c)
 
 
 def _names(observations: pd.DataFrame, regions: pd.DataFrame) -> dict[str, str]:

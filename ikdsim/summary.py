@@ -118,10 +118,19 @@ def _known_codes(observations: pd.DataFrame, regions: pd.DataFrame | None) -> li
 def default_codes(observations: pd.DataFrame, regions: pd.DataFrame | None = None) -> list[str]:
     """The regions :func:`forecast_table` forecasts by default.
 
-    Every regency/city and province with rows in the observations or in the regions table,
-    and the nation ``ID`` if present; ``ID`` first, then by code.
+    Every region with rows in the observations (the nation ``ID`` too), and every regency,
+    city or province of the regions table whose province has rows (its own or a regency's):
+    those without a figure get the province curve.  A province without a single row is
+    left out with its regencies: there is no curve to give them (an observations file of
+    other provinces, read with the shipped Kaltim regions table, lists only its own).
+    ``ID`` first, then by code.
     """
-    return _known_codes(observations, regions)
+    observed = set(observations["region_code"].astype(str))
+    provinces = {c.split(".")[0] for c in observed}
+    codes = set(observed)
+    if regions is not None:
+        codes |= {c for c in regions["region_code"].astype(str) if c.split(".")[0] in provinces}
+    return sorted(codes, key=_sort_key)
 
 
 def _last_usable(code: str, observations: pd.DataFrame) -> tuple[int, pd.Timestamp, float]:

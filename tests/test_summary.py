@@ -128,6 +128,14 @@ def test_default_codes(synth):
     assert codes == sorted(codes)
     with_nation = pd.concat([obs.iloc[:1].assign(region_code="ID", level="national"), obs])
     assert default_codes(with_nation)[0] == "ID"
+    # A province of the regions table without a single row in the data is left out with
+    # its regencies (no curve to give them); the others keep their regencies without data.
+    province = lambda c: c.split(".")[0]  # noqa: E731
+    kept = sorted({province(c) for c in obs["region_code"]})[1:]
+    some = obs[obs["region_code"].map(province).isin(kept)]
+    codes = default_codes(some, reg)
+    assert {province(c) for c in codes} == set(kept)
+    assert set(codes) == set(some["region_code"]) | {c for c in reg["region_code"] if province(c) in kept}
     # Default: every region with rows (no regions table: only those).
     two = sorted(obs["region_code"].unique())[:2]
     small = obs[obs["region_code"].isin(two)]
