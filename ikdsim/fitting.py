@@ -592,31 +592,6 @@ def compare(fits: Mapping[str, FitResult]) -> pd.DataFrame:
     return table
 
 
-def _compare_reference(fits: Mapping[str, FitResult]) -> pd.DataFrame:
-    """:func:`compare` in pandas operations (the tests hold it to this form)."""
-    table = pd.DataFrame(
-        {
-            "k": [f.df_model for f in fits.values()],
-            "loglik": [f.loglik for f in fits.values()],
-            "aic": [f.aic for f in fits.values()],
-            "aicc": [f.aicc for f in fits.values()],
-            "bic": [f.bic for f in fits.values()],
-            "status": [f.status for f in fits.values()],
-        },
-        index=pd.Index(list(fits), name="model"),
-    )
-    usable = table["status"] != "failed"
-    crit = "aicc" if table.loc[usable, "aicc"].notna().any() else "aic"
-    score = table[crit].where(usable)
-    if crit == "aicc":
-        score = score.where(score.notna() | ~usable, np.inf)
-    table["criterion"] = crit
-    table["delta"] = score - score.min()
-    w = np.exp(-0.5 * table["delta"].replace(np.nan, np.inf))
-    table["weight"] = w / w.sum() if w.sum() > 0 else np.nan
-    return table.sort_values(["delta", "k"], na_position="last")
-
-
 def _needed_models(data: SeriesData, model, candidates: tuple[str, ...], fallback: str) -> tuple[str, ...]:
     """The models to fit for one region: the one asked for, every candidate, or the fallback."""
     if model != "auto":

@@ -459,7 +459,8 @@ def curves_from_draws(member_draws: list, t: np.ndarray) -> tuple[np.ndarray, np
         # In numpy, not compiled: a compiled form (ikdsim.kernels) is 2 to 3 times faster
         # (4.8 ms against 15 ms for a logistic's 2,000 paths on a 287-week grid), but then a
         # report notebook replaying cached draws imports numba, whose import and first call
-        # cost it 0.6 s (benchmarks/notebooks.py), against about 1 s of a 514-regency batch.
+        # cost it 0.75 s (4.81 against 4.06 s, benchmarks/notebooks.py); on a 514-regency
+        # batch numpy costs about 1.3 s of wall time (0.5 s per 100 regencies on one core).
         curves.append(member.model.anchored(t, *(theta[:, i : i + 1] for i in range(k))))
     return np.vstack(curves), np.vstack(sigmas)
 

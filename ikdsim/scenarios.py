@@ -327,8 +327,9 @@ def _run(org: _Organic, plan: RegionPlan, origin: pd.Timestamp, base: float) -> 
 
     One step at a time (each depends on the last), over all paths at once; the arrays are
     laid out step-major so that a step's values are contiguous, the per-step organic
-    trend ``clip(mu + noise, 0)`` is computed for all steps up front, and a source does no
-    work in the steps where it is idle.  Every step applies the same floating-point
+    trend ``clip(mu + noise, 0)`` is computed for all steps up front, a source does no
+    work in the steps where it is idle, and a stretch of steps without any outreach is done
+    at once (:func:`_idle`).  Every step applies the same floating-point
     operations as the plain loop over :func:`organic_increment`, :func:`outreach_yield`,
     :func:`deplete_pool` and :func:`thin_organic` (tests compare the two bit for bit).
     """
@@ -355,7 +356,6 @@ def _run(org: _Organic, plan: RegionPlan, origin: pd.Timestamp, base: float) -> 
     paths[0] = level0
     out_A = np.zeros((steps, n, C))  # step-major: a step's block is contiguous (idle steps stay untouched zeros)
     out_o = np.empty((steps, n))
-    zero = np.zeros(n)
     busy = active.any(axis=0)
     j = 0
     while j < steps:
@@ -368,28 +368,21 @@ def _run(org: _Organic, plan: RegionPlan, origin: pd.Timestamp, base: float) -> 
         # Nobody adopts past 100%: the organic increment takes at most the room left, so the
         # accounting (start + organic + outreach) equals the path even at the cap.
         o = np.minimum(theta * trend[j], np.clip(1.0 - s, 0.0, None))
-        live = np.flatnonzero(active[:, j])
-        if live.size:
-            A = np.zeros((n, C))  # (paths, sources), as A.sum(axis=1) adds them
-            for c in live:
-                src = sources[c]
-                if src.cap is not None:
-                    A[:, c] = np.minimum(src.cap[j], W[c])
-                else:
-                    A[:, c] = outreach_yield(W[c], src.contacts[j], src.pool)
-            total = A.sum(axis=1)
-            room = np.clip(1.0 - s - o, 0.0, None)
-            scale = np.where(total > room, np.divide(room, total, out=np.zeros_like(total), where=total > 0), 1.0)
-            A *= scale[:, None]
-            total = A.sum(axis=1)
-            free_after = 1.0 - s - total
-            W = deplete_pool(W, A.T, o, free_after)
-            theta = thin_organic(theta, total, s)
-            out_A[j] = A
-        else:  # no outreach in this step: A = 0, so theta stays (unless the share is 1)
-            W = deplete_pool(W, zero, o, 1.0 - s - zero)
-            theta = thin_organic(theta, zero, s)
-            total = zero
+        A = np.zeros((n, C))  # (paths, sources), as A.sum(axis=1) adds them
+        for c in np.flatnonzero(active[:, j]):
+            src = sources[c]
+            if src.cap is not None:
+                A[:, c] = np.minimum(src.cap[j], W[c])
+            else:
+                A[:, c] = outreach_yield(W[c], src.contacts[j], src.pool)
+        total = A.sum(axis=1)
+        room = np.clip(1.0 - s - o, 0.0, None)
+        scale = np.where(total > room, np.divide(room, total, out=np.zeros_like(total), where=total > 0), 1.0)
+        A *= scale[:, None]
+        total = A.sum(axis=1)
+        W = deplete_pool(W, A.T, o, 1.0 - s - total)
+        theta = thin_organic(theta, total, s)
+        out_A[j] = A
         acc = acc + (o + total)
         s = np.minimum(level0 + acc, 1.0)
         paths[j + 1] = s
