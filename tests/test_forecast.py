@@ -34,6 +34,24 @@ def test_bands_are_ordered_and_widen(ppu):
     assert {"region_code", "date", "mean", "p10", "p50", "p90"} <= set(frame.columns)
 
 
+def test_grid_bands_are_numpys_quantiles_of_the_paths():
+    """The grid's bands come from sorted rows (cached): numpy's quantiles of the paths,
+    exactly, ties and capped paths included, and again on a second call."""
+    from ikdsim.forecast import Forecast
+
+    rng = np.random.default_rng(5)
+    t = np.linspace(2.5, 8.0, 60)
+    paths = np.minimum(np.round(0.1 + np.cumsum(rng.gamma(0.5, 0.01, (333, 60)), axis=1), 3), 1.0)
+    fc = Forecast("64.09", "PPU", "logistic", "ok", pd.Timestamp("2022-10-01"), t, paths, None, pd.Series(dtype=float))
+    q = (0.025, 0.1, 0.25, 0.5, 0.75, 0.9, 0.975)
+    want = np.quantile(paths, q, axis=0)
+    for _ in range(2):
+        got = fc.quantiles(q=q)
+        assert np.array_equal(got[[f"p{round(100 * x):02d}" for x in q]].to_numpy().T, want)
+    assert np.array_equal(got["mean"].to_numpy(), paths.mean(axis=0))
+    assert (got.index == fc.dates).all()
+
+
 def test_target_date_distribution_is_consistent(ppu):
     td = ppu.target_date(0.30)
     reached = np.isfinite(td.first_t)
