@@ -275,6 +275,14 @@ class Forecast:
         TargetDate
             A region already past the target reports the observed date.
         """
+        # Computed once per target (a report asks for the same one several times: its
+        # table, key numbers and each scenario's comparison); the forecast is immutable.
+        memo = self.__dict__.setdefault("_target_dates", {})
+        if float(target) not in memo:
+            memo[float(target)] = self._first_passage(float(target))
+        return memo[float(target)]
+
+    def _first_passage(self, target: float) -> TargetDate:
         reached = self.observed[self.observed >= target]
         if len(reached):
             return TargetDate(target, np.empty(0), self.start, self.until, reached_on=reached.index[0])

@@ -73,6 +73,7 @@ import yaml
 
 from . import __version__
 from .batch import atomic_write
+from .blas import with_one_thread
 from .data import default_data_dir, load_observations, load_regions
 from .drawcache import draws_path, replaying
 from .forecast import DEADLINE, TARGET, Forecast, TargetDate
@@ -864,7 +865,8 @@ def compare_scenarios(
                 notes.append(f"{name!r} does not cover {fit.region_code}")
                 continue
             res = simulate_scenario(fit, spec, until=until, n_paths=n_paths, seed=seed, deadline=deadline,
-                                    regions=regions, base=wajib_ktp, _organic=organic)  # fmt: skip
+                                    regions=regions, base=wajib_ktp, _organic=organic,
+                                    _baseline=base if organic is not None else None)  # fmt: skip
             forecasts[name] = res
             rows.append({"scenario": name, **_scenario_row(res, target, deadline), **_accounting(res, target, deadline)})
         except Exception as exc:  # noqa: BLE001 - one bad scenario never stops the report
@@ -1033,6 +1035,7 @@ class RegencyReport:
         return write_json(Path(output_dir) / name, data)
 
 
+@with_one_thread
 def regency_report(
     region_code: str,
     *,
@@ -1196,6 +1199,7 @@ class ProvinceOverview:
         return write_json(Path(output_dir) / (name or f"province_{self.province}.json"), data)
 
 
+@with_one_thread
 def province_overview(
     province: str = "64",
     *,

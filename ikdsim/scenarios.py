@@ -183,12 +183,20 @@ def warped_increments(t: np.ndarray, mu: np.ndarray, lift: np.ndarray) -> np.nda
     """
     if not np.any(lift > 0):
         return mu
-    G = np.concatenate((np.zeros((mu.shape[0], 1)), np.cumsum(mu, axis=1)), axis=1)
+    G = np.empty((mu.shape[0], mu.shape[1] + 1))
+    G[:, 0] = 0.0
+    np.cumsum(mu, axis=1, out=G[:, 1:])
     tau = t + lift
     idx = np.clip(np.searchsorted(t, tau, side="right") - 1, 0, t.size - 2)
     dt = t[idx + 1] - t[idx]
     w = (tau - t[idx]) / np.where(dt > 0, dt, 1.0)  # > 1 past the grid: extrapolation
-    Gt = G[:, idx] + w[None, :] * (G[:, idx + 1] - G[:, idx])
+    # Gt = G[:, idx] + w (G[:, idx + 1] - G[:, idx]), in place (the same numbers, a third
+    # of the time: 2 ms against 7 ms for 2,000 paths on a 300-week grid)
+    g0 = np.take(G, idx, axis=1)
+    Gt = np.take(G, idx + 1, axis=1)
+    Gt -= g0
+    Gt *= w[None, :]
+    Gt += g0
     return np.clip(np.diff(Gt, axis=1), 0.0, None)
 
 
@@ -314,6 +322,7 @@ def plain_forecast(fit: FitResult, org: _Organic) -> Forecast:
 class _Run:
     paths: np.ndarray  # (n, m)
     outreach: np.ndarray  # (n, m - 1, C) activations per source and step (share; a view of a step-major array)
+    outreach_total: np.ndarray  # (n, m - 1) all sources' activations per step, outreach.sum(axis=2)
     organic: np.ndarray  # (n, m - 1)
     team_days: np.ndarray  # (m - 1, C)
     labels: tuple[str, ...]
@@ -340,8 +349,8 @@ def _run(org: _Organic, plan: RegionPlan, origin: pd.Timestamp, base: float) -> 
     labels = tuple(s.label for s in sources)
     team_days = np.stack([s.team_days for s in sources], axis=1) if C else np.zeros((steps, 0))
     if C == 0:
-        return _Run(org.plain, np.zeros((n, steps, 0)), np.clip(mu + noise, 0.0, None), team_days, labels, (),
-                    np.zeros((n, 0)), np.zeros((n, 0)))
+        return _Run(org.plain, np.zeros((n, steps, 0)), np.zeros((n, steps)), np.clip(mu + noise, 0.0, None),
+                    team_days, labels, (), np.zeros((n, 0)), np.zeros((n, 0)))
     lift = _lift(plan, t, origin)
     mu_w = warped_increments(t, mu, lift)
     ratio = np.divide(mu_w, mu, out=np.ones_like(mu), where=mu > 0)
@@ -356,6 +365,7 @@ def _run(org: _Organic, plan: RegionPlan, origin: pd.Timestamp, base: float) -> 
     paths[0] = level0
     out_A = np.zeros((steps, n, C))  # step-major: a step's block is contiguous (idle steps stay untouched zeros)
     out_o = np.empty((steps, n))
+    out_total = np.zeros((steps, n))  # out_A summed over the sources, kept as each step makes it
     busy = active.any(axis=0)
     j = 0
     while j < steps:
@@ -383,12 +393,15 @@ def _run(org: _Organic, plan: RegionPlan, origin: pd.Timestamp, base: float) -> 
         W = deplete_pool(W, A.T, o, 1.0 - s - total)
         theta = thin_organic(theta, total, s)
         out_A[j] = A
+        out_total[j] = total
         acc = acc + (o + total)
         s = np.minimum(level0 + acc, 1.0)
         paths[j + 1] = s
         out_o[j] = o
         j += 1
-    return _Run(paths.T.copy(), out_A.transpose(1, 0, 2), out_o.T.copy(), team_days, labels,
+    # (paths, steps) views of the step-major arrays, not copies: transposing copies cost 5 ms
+    # each, and the forecast's uses (bands of sorted steps, values at dates) read by step
+    return _Run(paths.T, out_A.transpose(1, 0, 2), out_total.T, out_o.T, team_days, labels,
                 tuple(s.window for s in sources), W.T.copy(), W0.T.copy())
 
 
@@ -468,6 +481,9 @@ class ScenarioForecast(Forecast):
         Each source's active days ``[start, end)``.
     willing_start, willing_left : ndarray, shape (n_paths, n_sources)
         Willing non-adopters in each pool at the forecast start and at the horizon.
+    outreach_total : ndarray, shape (n_paths, m - 1), optional
+        ``outreach.sum(axis=2)``, as the simulation added it up at each step (the same
+        numbers; summing the array afterwards took 17 to 39 ms a scenario).
     deadline : pandas.Timestamp
     target : float
     notes : tuple of str
@@ -484,6 +500,7 @@ class ScenarioForecast(Forecast):
     windows: tuple = ()
     willing_start: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     willing_left: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    outreach_total: np.ndarray | None = field(default=None, repr=False, compare=False)
     deadline: pd.Timestamp = pd.Timestamp("2025-12-31")
     target: float = 0.30
     notes: tuple[str, ...] = ()
@@ -499,7 +516,10 @@ class ScenarioForecast(Forecast):
 
     @cached_property
     def _outreach_per_step(self) -> np.ndarray:
-        """Outreach of all sources per path and step, ``outreach.sum(axis=2)`` (summed once)."""
+        """Outreach of all sources per path and step, ``outreach.sum(axis=2)`` (summed once,
+        or as the simulation summed it: ``outreach_total``)."""
+        if self.outreach_total is not None:
+            return self.outreach_total
         return self.outreach.sum(axis=2)
 
     def activations(self, until=None) -> np.ndarray:
@@ -670,6 +690,7 @@ def simulate(
     regions: pd.DataFrame | None = None,
     _organic: _Organic | None = None,
     _plan: RegionPlan | None = None,
+    _baseline: Forecast | None = None,
     **forecast_kwargs,
 ) -> ScenarioForecast:
     """Forecast a fitted region under an outreach scenario.
@@ -727,7 +748,9 @@ def simulate(
         fit, until=until, n_paths=n_paths, seed=seed, step_days=step_days, **forecast_kwargs
     )
     run = _run(org, rplan, fit.start, N)
-    baseline = plain_forecast(fit, org)
+    # _baseline: plain_forecast(fit, _organic) made once for several scenarios (it keeps its
+    # target dates, Forecast.target_date)
+    baseline = _baseline if (_baseline is not None and _organic is not None) else plain_forecast(fit, org)
     labels = dict(region_code=fit.region_code, region_name=fit.region_name, model_name=fit.model_name,
                   status=fit.status, start=fit.start, t=org.t, last_observed=fit.last_observed,
                   observed=baseline.observed)  # fmt: skip
@@ -735,7 +758,8 @@ def simulate(
     return ScenarioForecast(
         paths=run.paths, **labels, scenario=sc.name, baseline=baseline, base=N, sources=run.labels,
         outreach=run.outreach, organic=run.organic, team_days=run.team_days, windows=run.windows,
-        willing_start=run.willing_start, willing_left=run.willing_left, deadline=deadline,
+        willing_start=run.willing_start, willing_left=run.willing_left, outreach_total=run.outreach_total,
+        deadline=deadline,
         target=sc.target, notes=_notes(rplan, start, deadline, covered),
     )  # fmt: skip
 

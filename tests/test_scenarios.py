@@ -68,6 +68,20 @@ def test_pure_functions_by_hand():
     assert out[0] == pytest.approx([0.1, 0.35, 0.3])
 
 
+def test_warped_increments_are_the_interpolation_formula():
+    """The in-place form gives the numbers of G[idx] + w (G[idx + 1] - G[idx]) exactly."""
+    rng = np.random.default_rng(2)
+    t = np.cumsum(np.r_[2.5, np.full(80, 7 / 365.25)])
+    mu = rng.gamma(0.5, 1e-3, (50, 80))
+    lift = np.r_[np.zeros(20), np.linspace(0, 0.3, 30), np.full(31, 0.3)]
+    G = np.concatenate((np.zeros((50, 1)), np.cumsum(mu, axis=1)), axis=1)
+    tau = t + lift
+    idx = np.clip(np.searchsorted(t, tau, side="right") - 1, 0, t.size - 2)
+    w = (tau - t[idx]) / (t[idx + 1] - t[idx])
+    want = np.clip(np.diff(G[:, idx] + w[None, :] * (G[:, idx + 1] - G[:, idx]), axis=1), 0.0, None)
+    assert np.array_equal(warped_increments(t, mu, lift), want)
+
+
 def test_small_case_by_hand():
     """Two weekly steps, one channel, a flat organic trend of 0.001 a step, N = 10,000."""
     N = 10_000.0
@@ -200,6 +214,8 @@ def test_invariants_and_accounting(ppu):
     # Paths = start + organic + outreach, step by step.
     recon = res.paths[:, :1] + np.cumsum(res.organic + res.outreach.sum(axis=2), axis=1)
     np.testing.assert_allclose(res.paths[:, 1:], recon, atol=1e-12)
+    # The per-step totals the simulation kept are the outreach summed over sources, exactly.
+    assert res.outreach_total is not None and np.array_equal(res.outreach_total, res.outreach.sum(axis=2))
     # Months add up to totals, totals to the activations; team-days likewise.
     acc, tot = res.accounting(), res.totals()
     assert acc["activations_mean"].sum() == pytest.approx(tot["activations_mean"].sum(), rel=1e-9)
