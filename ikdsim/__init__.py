@@ -25,7 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-from .forecast import Forecast, TargetDate, forecast  # noqa: E402
+from .longlived import long_lived  # noqa: E402
+
+with long_lived():  # numpy, pandas and the numerical core live as long as the process
+    from .forecast import Forecast, TargetDate, forecast
 
 #: Public name -> the module that defines it.
 _LAZY = {

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import io
 
-from matplotlib import rc_context
-from matplotlib.backends.backend_svg import FigureCanvasSVG  # noqa: F401 - loaded now, frozen below
-from matplotlib.figure import Figure
+from .longlived import long_lived
 
-from .longlived import freeze_imports
+with long_lived():  # matplotlib lives as long as the process (ikdsim.longlived)
+    from matplotlib import rc_context
+    from matplotlib.backends.backend_svg import FigureCanvasSVG  # noqa: F401 - loaded now, frozen
+    from matplotlib.figure import Figure
 
 __all__ = ["SVG_RC", "ReportFigure", "report_figure"]
 
@@ -58,7 +59,3 @@ def report_figure(figsize: tuple[float, float], margins: tuple[float, float, flo
         (w, h), (left, right, bottom, top) = figsize, margins
         fig.subplots_adjust(left=left / w, right=1 - right / w, bottom=bottom / h, top=1 - top / h)
     return fig
-
-
-# matplotlib's objects live as long as the process (ikdsim.longlived).
-freeze_imports()

@@ -2,30 +2,44 @@
 
 Importing pandas, matplotlib and ikdsim creates several hundred thousand Python objects
 (modules, classes, functions, constants) that live as long as the process.  The cyclic
-garbage collector walks all of them in every full collection, and once more when the
-process exits.  :func:`freeze_imports` moves every object alive at that moment to the
-permanent generation (:func:`gc.freeze`), where collections no longer look: reference
-counting still frees what is let go, only cycles among those objects would stay.
+garbage collector walks them in the full collections that their own creation sets off,
+in every full collection after that, and once more when the process exits.
+:func:`long_lived` runs a block of imports with the collector paused (nothing they make is
+garbage) and then moves every object alive to the permanent generation
+(:func:`gc.freeze`), where collections no longer look: reference counting still frees what
+is let go, only cycles among those objects would stay.
 
-:mod:`ikdsim.report` calls it at the end of its imports, :mod:`ikdsim.figure` after
-matplotlib's.  Measured on a Jupyter kernel with ``from ikdsim import report`` and
-matplotlib imported: the kernel took 0.31 s to shut down, against 0.11 s for an empty one
-(``jupyter_client`` polls every 0.1 s); Python alone exits in 153 ms with those modules
-loaded and in 20 ms after :func:`gc.freeze`.  The regency notebook took 0.38 s less
-(``benchmarks/notebooks.py``; see its docstring).
+The package imports its numerical core (:mod:`ikdsim.forecast`, with numpy and pandas)
+this way, :mod:`ikdsim.report` its own imports, :mod:`ikdsim.figure` matplotlib's.
+Measured in a process that had imported IPython and ipykernel as a Jupyter kernel has:
+pandas, ``ikdsim.report`` and matplotlib took 0.58 s to import with the collector paused
+against 0.65 s; a kernel with them loaded took 0.31 s to shut down, against 0.11 s after
+:func:`gc.freeze` (``jupyter_client`` polls every 0.1 s; Python alone exits in 153 ms with
+those modules loaded and in 20 ms after it).
 """
 
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-__all__ = ["freeze_imports"]
+__all__ = ["long_lived"]
 
 
-def freeze_imports() -> None:
-    """Move every object the garbage collector tracks now to its permanent generation.
+@contextmanager
+def long_lived() -> Iterator[None]:
+    """Run a block of imports without cyclic collection, then freeze what is alive.
 
-    Call it right after importing large libraries, before creating data: objects frozen
-    here are never collected as cyclic garbage (see :func:`gc.freeze`).
+    Objects frozen here are never collected as cyclic garbage (see :func:`gc.freeze`):
+    use it for imports, before creating data.  The collector is enabled again afterwards
+    if it was before.
     """
-    gc.freeze()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()

@@ -57,31 +57,33 @@ draw and tabulate; :func:`province_overview` does the same for the province note
 
 from __future__ import annotations
 
-import html as _html
-import json
-import math
-import pickle
-import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from .longlived import long_lived
 
-import numpy as np
-import pandas as pd
-import yaml
+with long_lived():  # what the report imports lives as long as the process (ikdsim.longlived)
+    import html as _html
+    import json
+    import math
+    import pickle
+    import warnings
+    from collections.abc import Mapping, Sequence
+    from dataclasses import dataclass, field
+    from pathlib import Path
+    from typing import Any
 
-from . import __version__
-from .batch import atomic_write
-from .blas import with_one_thread
-from .data import default_data_dir, load_observations, load_regions
-from .drawcache import draws_path, replaying
-from .forecast import DEADLINE, TARGET, Forecast, TargetDate
-from .longlived import freeze_imports
-from .results import FitResult
-from .scenario_spec import Scenario, load_scenario, parse_scenario
-from .scenarios import ScenarioForecast, base_of, organic_draws, plain_forecast
-from .scenarios import simulate as simulate_scenario
+    import numpy as np
+    import pandas as pd
+    import yaml
+
+    from . import __version__
+    from .batch import atomic_write
+    from .blas import with_one_thread
+    from .data import default_data_dir, load_observations, load_regions
+    from .drawcache import draws_path, replaying
+    from .forecast import DEADLINE, TARGET, Forecast, TargetDate
+    from .results import FitResult
+    from .scenario_spec import Scenario, load_scenario, parse_scenario
+    from .scenarios import ScenarioForecast, base_of, organic_draws, plain_forecast
+    from .scenarios import simulate as simulate_scenario
 
 __all__ = [
     "LANGS",
@@ -1334,8 +1336,3 @@ def index_html(
     parts.append('<p><a href="summary.csv">summary.csv</a> · <a href="status.csv">status.csv</a></p>')
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
-
-
-# Everything imported above lives as long as the process: out of the collector's sight
-# (ikdsim.longlived; the report notebooks' kernels shut down 0.2 s sooner).
-freeze_imports()
