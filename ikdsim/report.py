@@ -768,6 +768,11 @@ class ScenarioComparison:
         note = f"<p><em>{_html.escape(self.note)}</em></p>" if self.note else ""
         return body + note
 
+    def __repr__(self) -> str:
+        """The table and the note (the forecasts' sample paths are not text to show)."""
+        body = "(no table)" if self.table is None else self.table.to_string()
+        return f"{body}\n{self.note}" if self.note else body
+
     def plot(self, *, target: float | None = TARGET, deadline=DEADLINE, lang: str = "en", ax=None):
         """Median and 80% band of each scenario on one chart.
 
