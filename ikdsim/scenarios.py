@@ -431,18 +431,23 @@ def _idle(trend, theta, acc, s, W, level0, paths_out, o_out):
     """
     if trend.shape[0] == 0:
         return theta, acc, s, W
-    o = theta * trend
-    run = np.cumsum(np.concatenate((acc[None, :], o)), axis=0)[1:]  # acc + o_0, + o_1, ...
-    after = np.minimum(level0 + run, 1.0)
-    before = np.concatenate((s[None, :], after[:-1]))
-    free = 1.0 - before
+    # The same operations as written plainly (o = theta x; run = cumsum of acc, o; after =
+    # min(level0 + run, 1); free = 1 - before), into the output arrays and one buffer.
+    o = np.multiply(theta, trend, out=o_out)
+    run = np.empty((trend.shape[0] + 1, trend.shape[1]))
+    run[0], run[1:] = acc, o
+    np.cumsum(run, axis=0, out=run)  # acc + o_0, + o_1, ...
+    run = run[1:]
+    after = np.minimum(np.add(level0, run, out=paths_out), 1.0, out=paths_out)
+    free = np.empty_like(after)
+    np.subtract(1.0, s, out=free[0])
+    np.subtract(1.0, after[:-1], out=free[1:])
     capped = np.flatnonzero(np.any(o > np.clip(free, 0.0, None), axis=0))
     keep = np.clip(1.0 - np.divide(o, free, out=np.ones_like(free), where=free > 0), 0.0, 1.0)
     W_end = W.copy()
     for k in keep:  # (W - 0) clipped at 0 is W: the pools shrink by one factor per step
         W_end *= k
     theta_end = np.where(np.all(free > 0, axis=0), theta, theta * 0.0)
-    paths_out[:], o_out[:] = after, o
     acc_end, s_end = run[-1].copy(), after[-1].copy()
     if capped.size:  # reaching 100% inside the stretch: these paths step by step
         i = capped
