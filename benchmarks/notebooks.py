@@ -19,8 +19,8 @@
    draws file before each run, so the batch samples the posterior again (serially, for the
    summary) before the notebooks.
 
-Run: ``.venv/bin/python benchmarks/notebooks.py [--repeat 3] [--n-paths 2000] [--region 64.09] [--cold-draws]``.
-Timings are medians over ``--repeat`` runs; the load average is printed because other
+Run: ``.venv/bin/python benchmarks/notebooks.py [--repeat 5] [--n-paths 2000] [--region 64.09] [--cold-draws]``.
+Timings are medians over ``--repeat`` runs, the three notebooks taken in turn; the load average is printed because other
 processes on the machine change the figures.
 """
 
@@ -57,22 +57,32 @@ def empty_notebook(path: Path) -> Path:
     return path
 
 
-def time_papermill(notebook: Path, out: Path, params: dict, repeat: int, env: dict) -> list[float]:
-    """Wall times of ``papermill NOTEBOOK OUT -p ...`` as a subprocess."""
+def time_papermill(notebook: Path, out: Path, params: dict, env: dict) -> float:
+    """Wall time of one ``papermill NOTEBOOK OUT -p ...`` as a subprocess."""
     args = [PAPERMILL, str(notebook), str(out), "--no-progress-bar"]
     for k, v in params.items():
         args += ["-p", k, str(v)]
-    times = []
+    t0 = time.perf_counter()
+    subprocess.run(args, check=True, capture_output=True, env=env, cwd=out.parent)
+    return time.perf_counter() - t0
+
+
+def time_interleaved(runs: dict[str, tuple[Path, Path, dict]], repeat: int, env: dict) -> dict[str, list[float]]:
+    """Wall times of several papermill calls, taken in turn ``repeat`` times (A B C A B C ...).
+
+    In turn rather than one after the other: a change of load on a shared machine then
+    falls on every notebook alike, and their ratios stay comparable.
+    """
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        subprocess.run(args, check=True, capture_output=True, env=env, cwd=out.parent)
-        times.append(time.perf_counter() - t0)
+        for name, (notebook, out, params) in runs.items():
+            times[name].append(time_papermill(notebook, out, params, env))
     return times
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3, help="runs per timing (median reported)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per timing, taken in turn (median reported)")
     parser.add_argument("--n-paths", type=int, default=2000, help="paths per region (the default of ikdsim run)")
     parser.add_argument("--region", default="64.09", help="region of the regency notebook")
     parser.add_argument("--skip-speedup", action="store_true", help="only the notebook vs floor figures")
@@ -102,18 +112,28 @@ def main(argv=None) -> int:
 
         # 1. The regency notebook against the empty-notebook floor.
         empty = empty_notebook(work / "empty.ipynb")
-        floor = time_papermill(empty, work / "empty_out.ipynb", {"region_code": args.region}, args.repeat, env)
         params = {"region_code": args.region, "fits_path": fits_path, "n_paths": args.n_paths, "output_dir": work}
-        regency = time_papermill(ROOT / "notebooks" / "regency_forecast.ipynb", work / "regency_out.ipynb", params,
-                                 args.repeat, env)  # fmt: skip
-        no_scen = time_papermill(ROOT / "notebooks" / "regency_forecast.ipynb", work / "regency_out2.ipynb",
-                                 {**params, "run_scenarios": False}, args.repeat, env)  # fmt: skip
+        regency_nb = ROOT / "notebooks" / "regency_forecast.ipynb"
+        times = time_interleaved({
+            "floor": (empty, work / "empty_out.ipynb", {"region_code": args.region}),
+            "regency": (regency_nb, work / "regency_out.ipynb", params),
+            "no_scen": (regency_nb, work / "regency_out2.ipynb", {**params, "run_scenarios": False}),
+        }, args.repeat, env)  # fmt: skip
+        floor, regency, no_scen = times["floor"], times["regency"], times["no_scen"]
         f, r, n = statistics.median(floor), statistics.median(regency), statistics.median(no_scen)
-        print("\nplain papermill call with fits_path=%s (fits and posterior draws cached; median of %d)"
+        print("\nplain papermill call with fits_path=%s (fits and posterior draws cached; median of %d, taken in turn)"
               % (Path(fits_path).name, args.repeat))
         print(f"  empty parameterized notebook (kernel floor): {f:6.2f} s")
         print(f"  regency notebook, {args.n_paths} paths, scenarios: {r:6.2f} s   ratio {r / f:.2f}  (goal <= 1.5)")
         print(f"  regency notebook, no scenarios:          {n:6.2f} s   ratio {n / f:.2f}")
+        print("  where the regency notebook's time goes (last run, papermill's cell durations):")
+        nb = nbformat.read(str(work / "regency_out.ipynb"), as_version=4)
+        cells = [c for c in nb.cells if c.cell_type == "code"]
+        in_cells = sum(c.metadata.get("papermill", {}).get("duration") or 0.0 for c in cells)
+        for c in cells:
+            first = c.source.strip().splitlines()[0] if c.source.strip() else ""
+            print(f"    {c.metadata.get('papermill', {}).get('duration') or 0.0:5.2f} s  {first[:60]}")
+        print(f"    {regency[-1] - in_cells:5.2f} s  outside the cells (kernel start-up, papermill, {len(nb.cells)} cells' saves)")
 
         # 2. ikdsim run: one job against all cores.
         if not args.skip_speedup:
