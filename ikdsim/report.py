@@ -785,11 +785,16 @@ class ScenarioComparison:
 
         ax = ax if ax is not None else _report_figure((8, 4.5), _MARGINS["fan"]).axes[0]
         colours = rcParams["axes.prop_cycle"].by_key()["color"]
-        for i, (name, fc) in enumerate(self.forecasts.items()):
-            q = fc.quantiles(q=(0.1, 0.5, 0.9))
+        # A scenario without outreach here has the current trend's very paths: one band,
+        # named for both (drawing it twice would only hide the first).
+        same: dict[int, list[str]] = {}
+        for name, fc in self.forecasts.items():
+            same.setdefault(id(fc.paths), []).append(name)
+        for i, names in enumerate(same.values()):
+            q = self.forecasts[names[0]].quantiles(q=(0.1, 0.5, 0.9))
             c = colours[i % len(colours)]
             ax.fill_between(q.index, q["p10"], q["p90"], color=c, alpha=0.15, lw=0)
-            ax.plot(q.index, q["p50"], color=c, lw=1.6, label=name)
+            ax.plot(q.index, q["p50"], color=c, lw=1.6, label=" = ".join(names))
         if target is not None:
             ax.axhline(target, color=_RED, lw=1.2)
         if deadline is not None:
