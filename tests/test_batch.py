@@ -149,3 +149,20 @@ def test_dask_local_cluster(out):
     st = res.status.set_index("region")
     assert st.loc["64.09", "status"] == "ok" and st.loc["64.99", "status"] == "failed"
     assert (out / "regions" / "64.09" / "report.html").is_file()
+
+
+def test_compile_package_leaves_current_bytecode_for_every_module():
+    """What ``ikdsim run`` does before its kernels import the package: every module gets a
+    .pyc whose header matches its source (Python then loads it instead of compiling)."""
+    import importlib.util
+    import struct
+
+    from ikdsim.batch import _package_files, compile_package
+
+    assert compile_package()
+    for src in _package_files():
+        pyc = Path(importlib.util.cache_from_source(str(src)))
+        assert pyc.is_file(), src
+        flags, mtime, size = struct.unpack("<III", pyc.read_bytes()[4:16])
+        st = src.stat()
+        assert flags == 0 and mtime == int(st.st_mtime) & 0xFFFFFFFF and size == st.st_size & 0xFFFFFFFF, src
