@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .likelihood import rate_memory_matrix
+from .drawcache import active as active_cache
 from .drawcache import draw_steps  # posterior.draw_steps, through the draws cache when one is active
 from .posterior import run_one, run_steps
 from .results import FitResult
@@ -449,19 +450,51 @@ def member_draw_steps(fit: FitResult, n_paths: int, rng: np.random.Generator, *,
     return out
 
 
-def curves_from_draws(member_draws: list, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Anchored curves on the grid ``t`` and overdispersion, from :func:`member_draw_steps`."""
+def curves_from_draws(member_draws: list, t: np.ndarray, *, compiled: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Anchored curves on the grid ``t`` and overdispersion, from :func:`member_draw_steps`.
+
+    Parameters
+    ----------
+    member_draws : list of (FitResult, ndarray)
+        Each member fit with its draws on the unconstrained scale.
+    t : ndarray, shape (m,)
+        Grid times (years).
+    compiled : bool
+        Evaluate the built-in curve forms with :func:`ikdsim.kernels.anchored_curves`
+        (numba) instead of numpy: the same curves to 1e-12 relative (tested), 3 to 5 times
+        faster.  Only the batch's compiled path rule (:func:`paths_from_draws` without a
+        hook) asks for it, since it imports numba anyway; a report notebook replaying
+        cached draws through a hook stays in numpy (importing numba and compiling the
+        first call costs it 0.75 s, ``benchmarks/notebooks.py``).
+
+    Returns
+    -------
+    curve : ndarray, shape (n_paths, m)
+    sigma2 : ndarray, shape (n_paths, 1)
+    """
     curves, sigmas = [], []
     for member, draws in member_draws:
         k = len(member.model.param_names)
         theta = member.model.untransform(draws[:, :k])
         sigmas.append(np.exp(np.clip(draws[:, k], -30, 5))[:, None])
-        # In numpy, not compiled: a compiled form (ikdsim.kernels) is 2 to 3 times faster
-        # (4.8 ms against 15 ms for a logistic's 2,000 paths on a 287-week grid), but then a
-        # report notebook replaying cached draws imports numba, whose import and first call
-        # cost it 0.75 s (4.81 against 4.06 s, benchmarks/notebooks.py); on a 514-regency
-        # batch numpy costs about 1.3 s of wall time (0.5 s per 100 regencies on one core).
-        curves.append(member.model.anchored(t, *(theta[:, i : i + 1] for i in range(k))))
+        form = None
+        if compiled:
+            from .statespace import compiled_form
+
+            form = compiled_form(member.model)
+        if form is not None:
+            from .kernels import anchored_curves
+
+            out = np.empty((theta.shape[0], t.size))
+            anchored_curves(int(form), np.ascontiguousarray(theta, dtype=float), np.ascontiguousarray(t, dtype=float), out)
+            # A degenerate draw (the curve at its ceiling already at t = 0, say) is 0/0 in
+            # the compiled form, a limit in the log-scale numpy form: those rows in numpy.
+            bad = ~np.isfinite(out).all(axis=1)
+            if bad.any():
+                out[bad] = member.model.anchored(t, *(theta[bad, i : i + 1] for i in range(k)))
+            curves.append(out)
+        else:
+            curves.append(member.model.anchored(t, *(theta[:, i : i + 1] for i in range(k))))
     return np.vstack(curves), np.vstack(sigmas)
 
 
@@ -535,13 +568,20 @@ def paths_from_draws(fit: FitResult, t: np.ndarray, member_draws: list, rng: np.
 
     Without ``paths_hook`` the paths are built in one compiled pass
     (:func:`ikdsim.kernels.build_paths`) from the same random draws, in the same order, as
-    the numpy form below: the same paths, to rounding.
+    the numpy form below: the same paths, to rounding.  The curves are then compiled too
+    (:func:`ikdsim.kernels.anchored_curves`; the paths agree with the numpy rule's to
+    about 1e-11 in share), except inside a draws cache's block
+    (:func:`ikdsim.drawcache.recording`), whose paths the notebooks replay in numpy.
     """
     data = fit.data
-    curve, sigma2 = curves_from_draws(member_draws, t)
-    n_paths = curve.shape[0]
     dt = np.diff(t)
-    if paths_hook is None and data.memory > 0 and dt.size >= 2:
+    compiled = paths_hook is None and data.memory > 0 and dt.size >= 2
+    # The curves compiled too, except while draws are recorded for the report notebooks
+    # (ikdsim run): those replay the draws through the numpy rule, and their key numbers
+    # must equal the summary's exactly, not to 1e-11.
+    curve, sigma2 = curves_from_draws(member_draws, t, compiled=compiled and active_cache() is None)
+    n_paths = curve.shape[0]
+    if compiled:
         from .kernels import build_paths
 
         a, sd = ar1_terms(dt, data.memory)
