@@ -733,17 +733,25 @@ def fit(
 
 # ---------------------------------------------------------------------------- pooling
 def _prior_scale_estimates(fit_: FitResult) -> tuple[dict[str, float], dict[str, float]]:
-    """A fit's estimates and their variances on the prior scale (delta method)."""
+    """A fit's estimates and their variances on the prior scale (delta method).
+
+    Each parameter on the prior scale is a function of its own unconstrained coordinate
+    only, so the Jacobian is diagonal: its central differences (statsmodels'
+    ``approx_fprime(centered=True)`` steps) are taken for every coordinate in one
+    evaluation at ``z + h`` and one at ``z - h``, the same numbers as ``approx_fprime``'s
+    one coordinate at a time (tested), in 2 evaluations instead of ``2 (k + 1)``.
+    """
     bm = fit_.model
     names = list(fit_.params.index)
-
-    def phi(x):
-        nat = _natural(bm, x)
-        return np.array([float(to_prior_scale(n, v)) for n, v in zip(names, nat)])
-
-    est = phi(fit_.z)
-    cov = _delta_cov(phi, fit_.z, fit_.cov_z)
-    return dict(zip(names, est)), dict(zip(names, np.diag(cov)))
+    k = len(bm.param_names)
+    z = np.asarray(fit_.z, dtype=float)
+    h = np.finfo(float).eps ** (1.0 / 3.0) * np.maximum(np.abs(z), 0.1) / 2.0  # approx_fprime's
+    rows = np.stack((z, z + h, z - h))
+    nat = np.column_stack((bm.untransform(rows[:, :k]), np.exp(rows[:, k])))
+    phi = np.column_stack([np.asarray(to_prior_scale(n, nat[:, i]), dtype=float) for i, n in enumerate(names)])
+    jac = (phi[1] - phi[2]) / (2 * h)
+    var = jac * np.diag(fit_.cov_z) * jac
+    return dict(zip(names, phi[0].tolist())), dict(zip(names, var.tolist()))
 
 
 def marginal_log_sigma2(fits: Sequence[FitResult], step: float = 0.25) -> np.ndarray:
