@@ -107,6 +107,7 @@ ESS_TARGET = 0.25
 #: judge the proposal by (measured on 100 synthetic regencies: 7 of the 48 members wanting
 #: 100 to 200 draws failed them and went to MCMC, 1 of the 106 wanting 200 to 500).
 MIN_PROPOSALS = 1000
+_ESS_OF_DRAWS = False
 
 
 @dataclass(frozen=True)
@@ -443,7 +444,7 @@ def _importance_steps(fit: FitResult, n: int, rng: np.random.Generator, cov: np.
         w = np.exp(logw - logw.max())
         w /= w.sum()
         ess = float(1.0 / np.sum(w**2))
-        if ess >= ESS_TARGET * m or round_ == ADAPT_ROUNDS:
+        if ess >= ESS_TARGET * (OVERSAMPLE * n if _ESS_OF_DRAWS else m) or round_ == ADAPT_ROUNDS:
             break
         # Adapt: move the proposal to the weighted moments of the draws so far.
         loc = w @ z
