@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -252,3 +254,36 @@ def test_student_t_proposal_equals_scipy(singular):
     np.testing.assert_allclose(ours.logpdf(pts), ref.logpdf(pts), rtol=1e-10, atol=1e-9)
     with pytest.raises(ValueError):
         StudentT.build(loc, -shape - np.eye(5), 5.0)
+
+
+@pytest.mark.parametrize("n", [100, 600, 1500])
+def test_importance_rounds_stop_at_half_the_draws_wanted(n):
+    # Adaptive importance sampling goes on while the pooled effective sample size is below
+    # half the draws wanted (ESS_TARGET * OVERSAMPLE * n), whatever the number of proposals
+    # a round draws (at least MIN_PROPOSALS), and stops at the first round that reaches it
+    # (or after the last round).
+    from ikdsim import posterior
+    from ikdsim.fitting import fit_model, series_from_frame
+    from ikdsim.synthetic import national_table
+
+    table = national_table(3, pattern="dukcapil", seed=5)
+    code = table.truths["region_code"].iloc[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_model(series_from_frame(table.observations, code), "richards")
+    m = max(posterior.OVERSAMPLE * n, posterior.MIN_PROPOSALS)
+    target = posterior.ESS_TARGET * posterior.OVERSAMPLE * n
+    gen = posterior._importance_steps(fit, n, np.random.default_rng(n), np.asarray(fit.cov_z))
+    request, rounds, short = next(gen), 0, []
+    try:
+        while True:
+            assert request[1].shape[0] == m
+            rounds += 1
+            request = gen.send(posterior.log_posterior_many([request])[0])
+            short.append(gen.gi_frame.f_locals["ess"])  # the ESS that sent it on to a new round
+    except StopIteration as stop:
+        draws = stop.value
+    assert all(e < target for e in short)
+    assert draws.ess >= target or rounds == posterior.ADAPT_ROUNDS + 1
+    assert draws.z.shape == (n, fit.z.size) and draws.method == "importance"
+    assert short  # this fit needs more than one round (3 or 4 here): the rule is exercised
