@@ -87,10 +87,8 @@ STRETCH_A = 2.0
 #: from the mode (see above; a ball of 0.1 left the chains far from converged).
 MCMC_START_SCALE = 2.0
 
-#: Rounds of adaptation: while the effective sample size is below ``ESS_TARGET`` times
-#: ``OVERSAMPLE`` times the draws wanted (half the draws wanted; the proposals of one
-#: round when there are no more than ``MIN_PROPOSALS``), the proposal moves to the
-#: weighted mean and covariance
+#: Rounds of adaptation: while the effective sample size is below ``ESS_TARGET`` times the
+#: number of proposals of one round, the proposal moves to the weighted mean and covariance
 #: of the draws so far, and a new round is drawn (adaptive importance sampling).  Every
 #: round's draws are kept and weighted against the mixture of all the rounds' proposals
 #: (adaptive multiple importance sampling, Cornuet et al. 2012), so no density evaluation
@@ -99,13 +97,7 @@ MCMC_START_SCALE = 2.0
 #: round's effective sample size was below the best round's (the weighted moments of one
 #: round are noisy: 0.17, 0.173, 0.154 and 0.108 of the proposals in turn, say), and 16
 #: of 377 members then failed the diagnostics and went to MCMC (700,000 of the 1.9
-#: million density evaluations).  The target is in draws wanted, not proposals: a minor
-#: member of a model average draws ``MIN_PROPOSALS`` proposals for its diagnostics' sake,
-#: but needs an effective sample size of half its own draws like every other member, not
-#: of a quarter of the proposals (measured on the same 100 regencies: 9,931 instead of
-#: 10,941 density evaluations a regency, the 218 members wanting fewer than 500 draws with
-#: a median effective sample size of 1.06 instead of 1.52 times their draws, the smallest
-#: 0.21 either way, and none sent to MCMC either way).
+#: million density evaluations).
 ADAPT_ROUNDS = 3
 ESS_TARGET = 0.25
 
@@ -115,6 +107,7 @@ ESS_TARGET = 0.25
 #: judge the proposal by (measured on 100 synthetic regencies: 7 of the 48 members wanting
 #: 100 to 200 draws failed them and went to MCMC, 1 of the 106 wanting 200 to 500).
 MIN_PROPOSALS = 1000
+_ESS_OF_DRAWS = False
 
 
 @dataclass(frozen=True)
@@ -427,8 +420,7 @@ def _importance_steps(fit: FitResult, n: int, rng: np.random.Generator, cov: np.
     weighted by the posterior over the equal mixture of the rounds' proposals (the
     deterministic-mixture weights of Veach and Guibas 1995, Owen and Zhou 2000), and the
     next proposal moves to their weighted moments.  Rounds stop once the effective sample
-    size of all the draws reaches ``ESS_TARGET * OVERSAMPLE * n`` (``n / 2``); the ``n``
-    draws are resampled from all.
+    size of all the draws reaches ``ESS_TARGET * m``; the ``n`` draws are resampled from all.
     """
     m = max(OVERSAMPLE * n, MIN_PROPOSALS)
     loc, shape = np.asarray(fit.z, float), cov * PROPOSAL_SCALE**2
@@ -452,7 +444,7 @@ def _importance_steps(fit: FitResult, n: int, rng: np.random.Generator, cov: np.
         w = np.exp(logw - logw.max())
         w /= w.sum()
         ess = float(1.0 / np.sum(w**2))
-        if ess >= ESS_TARGET * OVERSAMPLE * n or round_ == ADAPT_ROUNDS:
+        if ess >= ESS_TARGET * (OVERSAMPLE * n if _ESS_OF_DRAWS else m) or round_ == ADAPT_ROUNDS:
             break
         # Adapt: move the proposal to the weighted moments of the draws so far.
         loc = w @ z
