@@ -41,6 +41,16 @@ def to_years(dates, start: pd.Timestamp | str | None = None) -> np.ndarray:
     1.0
     """
     origin = pd.Timestamp(start) if start is not None else ROLLOUT_START
+    if isinstance(dates, pd.Timestamp):
+        dates = [dates]
+    if origin.tz is None and isinstance(dates, (list, tuple)) and dates and all(
+        type(d) is pd.Timestamp and d.tz is None for d in dates
+    ):
+        # Timestamps already (a horizon, a deadline): the same division in numpy, without
+        # pandas' parsing (0.8 ms a call; a batch converts a few per region).
+        # numpy's datetime64 arithmetic in the finest resolution among them, as pandas'.
+        days = (np.array([d.asm8 for d in dates]) - origin.asm8) / np.timedelta64(1, "D")
+        return np.asarray(days, dtype=float) / DAYS_PER_YEAR
     idx = pd.DatetimeIndex(pd.to_datetime(np.atleast_1d(dates)))
     return np.asarray((idx - origin) / pd.Timedelta(days=1), dtype=float) / DAYS_PER_YEAR
 

@@ -257,11 +257,10 @@ def test_student_t_proposal_equals_scipy(singular):
 
 
 @pytest.mark.parametrize("n", [100, 600, 1500])
-def test_importance_rounds_stop_at_half_the_draws_wanted(n):
-    # Adaptive importance sampling goes on while the pooled effective sample size is below
-    # half the draws wanted (ESS_TARGET * OVERSAMPLE * n), whatever the number of proposals
-    # a round draws (at least MIN_PROPOSALS), and stops at the first round that reaches it
-    # (or after the last round).
+def test_importance_rounds_stop_at_the_target_effective_sample_size(n):
+    # Adaptive importance sampling draws max(OVERSAMPLE * n, MIN_PROPOSALS) proposals a
+    # round, goes on while the pooled effective sample size is below ESS_TARGET times that,
+    # and stops at the first round that reaches it (or after the last round).
     from ikdsim import posterior
     from ikdsim.fitting import fit_model, series_from_frame
     from ikdsim.synthetic import national_table
@@ -272,7 +271,7 @@ def test_importance_rounds_stop_at_half_the_draws_wanted(n):
         warnings.simplefilter("ignore")
         fit = fit_model(series_from_frame(table.observations, code), "richards")
     m = max(posterior.OVERSAMPLE * n, posterior.MIN_PROPOSALS)
-    target = posterior.ESS_TARGET * posterior.OVERSAMPLE * n
+    target = posterior.ESS_TARGET * m
     gen = posterior._importance_steps(fit, n, np.random.default_rng(n), np.asarray(fit.cov_z))
     request, rounds, short = next(gen), 0, []
     try:
