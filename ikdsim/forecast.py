@@ -32,7 +32,6 @@ import numpy as np
 import pandas as pd
 
 from .likelihood import rate_memory_matrix
-from .drawcache import active as active_cache
 from .drawcache import draw_steps  # posterior.draw_steps, through the draws cache when one is active
 from .posterior import run_one, run_steps
 from .results import FitResult
@@ -563,23 +562,22 @@ def forecast_grid(fit: FitResult, until, step_days: int = STEP_DAYS) -> np.ndarr
     return np.concatenate((np.arange(t_start, t_end, step), [t_end]))
 
 
-def paths_from_draws(fit: FitResult, t: np.ndarray, member_draws: list, rng: np.random.Generator, *, paths_hook=None) -> np.ndarray:
+def paths_from_draws(fit: FitResult, t: np.ndarray, member_draws: list, rng: np.random.Generator, *, paths_hook=None,
+                     compiled_curves: bool = False) -> np.ndarray:
     """Sample paths from parameter draws (:func:`member_draw_steps`) plus the process noise.
 
     Without ``paths_hook`` the paths are built in one compiled pass
     (:func:`ikdsim.kernels.build_paths`) from the same random draws, in the same order, as
-    the numpy form below: the same paths, to rounding.  The curves are then compiled too
-    (:func:`ikdsim.kernels.anchored_curves`; the paths agree with the numpy rule's to
-    about 1e-11 in share), except inside a draws cache's block
-    (:func:`ikdsim.drawcache.recording`), whose paths the notebooks replay in numpy.
+    the numpy form below: the same paths, to rounding.  With ``compiled_curves`` (a batch
+    table: :func:`ikdsim.summary.forecast_table` outside a draws cache) the curves are
+    compiled too (:func:`ikdsim.kernels.anchored_curves`), and the paths agree with the
+    numpy rule's to about 1e-11 in share, not to rounding: what a report notebook replays
+    (through a hook, in numpy) stays bit for bit what ``ikdsim run``'s summary computed.
     """
     data = fit.data
     dt = np.diff(t)
     compiled = paths_hook is None and data.memory > 0 and dt.size >= 2
-    # The curves compiled too, except while draws are recorded for the report notebooks
-    # (ikdsim run): those replay the draws through the numpy rule, and their key numbers
-    # must equal the summary's exactly, not to 1e-11.
-    curve, sigma2 = curves_from_draws(member_draws, t, compiled=compiled and active_cache() is None)
+    curve, sigma2 = curves_from_draws(member_draws, t, compiled=compiled and compiled_curves)
     n_paths = curve.shape[0]
     if compiled:
         from .kernels import build_paths
@@ -661,7 +659,7 @@ def forecast(
 
 def forecast_many(
     fits, *, until="2027-12-31", n_paths: int = 2000, seed: int | None = 0, step_days: int = STEP_DAYS,
-    method: str = "auto",
+    method: str = "auto", compiled_curves: bool = False,
 ):
     """Forecast many fits, their posterior draws vectorised together; yielded one by one.
 
@@ -676,6 +674,9 @@ def forecast_many(
         The fits (status ``failed`` gives an error, not a forecast).
     until, n_paths, seed, step_days, method
         As for :func:`forecast`.
+    compiled_curves : bool
+        Compute the paths' curves compiled (:func:`paths_from_draws`): faster, the same
+        paths to about 1e-11 in share instead of bit for bit.
 
     Yields
     ------
@@ -703,7 +704,7 @@ def forecast_many(
             yield f, member_draws
             continue
         try:
-            yield f, _as_forecast(f, t, paths_from_draws(f, t, member_draws, rng))
+            yield f, _as_forecast(f, t, paths_from_draws(f, t, member_draws, rng, compiled_curves=compiled_curves))
         except Exception as exc:  # noqa: BLE001
             yield f, exc
 

@@ -192,18 +192,14 @@ def test_compiled_paths_equal_the_numpy_rule(kaltim_fits, code):
 
     fast = paths_from_draws(fit, t, draws, np.random.default_rng(5))
     ref = paths_from_draws(fit, t, draws, np.random.default_rng(5), paths_hook=plain)
-    # The compiled rule also evaluates the curves compiled (to 1e-15 in share here); the
-    # increments are differences of nearly equal curve values, scaled by the noise, so
-    # the paths agree to about 1e-11 in share (measured: at most 2e-11 over these fits),
-    # far below anything a date or a percentile can see.
-    np.testing.assert_allclose(fast, ref, rtol=1e-12, atol=1e-10)
-    # While draws are recorded for the notebooks (ikdsim run), the curves stay in numpy:
-    # the paths are those of the numpy rule to rounding of the path arithmetic alone.
-    from ikdsim.drawcache import recording
-
-    with recording():
-        recorded = paths_from_draws(fit, t, draws, np.random.default_rng(5))
-    np.testing.assert_allclose(recorded, ref, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(fast, ref, rtol=1e-12, atol=1e-14)
+    # With the curves compiled too (a batch table outside a draws cache): the increments
+    # are differences of nearly equal curve values (which agree to 1e-15 in share here),
+    # scaled by the noise, so the paths agree to about 1e-11 in share (measured: at most
+    # 1.4e-10 over the Kaltim fits), far below anything a date or a percentile can see.
+    compiled = paths_from_draws(fit, t, draws, np.random.default_rng(5), compiled_curves=True)
+    np.testing.assert_allclose(compiled, ref, rtol=1e-12, atol=1e-9)
+    assert not np.array_equal(compiled, fast)  # the compiled curves were used
 
 
 @pytest.mark.parametrize("name", ["logistic", "gompertz", "richards", "bass"])
