@@ -33,6 +33,7 @@ continuation of the formula; callers treat adoption before the rollout as zero.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -511,6 +512,7 @@ def _richards_dlogh(t, r, t0, nu):
 #: (:func:`_grid_shapes`): the regencies of a batch mostly share their report dates.
 _GRID_CACHE: dict = {}
 _GRID_CACHE_SIZE = 16
+_GRID_LOCK = threading.Lock()
 
 
 def _grid_shapes(model: GrowthModel, t: np.ndarray, build) -> tuple:
@@ -530,9 +532,10 @@ def _grid_shapes(model: GrowthModel, t: np.ndarray, build) -> tuple:
             elif isinstance(a, list):
                 for b in a:
                     b.flags.writeable = False
-        if len(_GRID_CACHE) >= _GRID_CACHE_SIZE:
-            _GRID_CACHE.pop(next(iter(_GRID_CACHE)))
-        _GRID_CACHE[key] = hit
+        with _GRID_LOCK:  # threads (a dask worker, say) may share the cache
+            while len(_GRID_CACHE) >= _GRID_CACHE_SIZE:
+                _GRID_CACHE.pop(next(iter(_GRID_CACHE)))
+            _GRID_CACHE[key] = hit
     return hit
 
 
