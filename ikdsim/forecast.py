@@ -461,10 +461,11 @@ def curves_from_draws(member_draws: list, t: np.ndarray, *, compiled: bool = Fal
     compiled : bool
         Evaluate the built-in curve forms with :func:`ikdsim.kernels.anchored_curves`
         (numba) instead of numpy: the same curves to 1e-12 relative (tested), 3 to 5 times
-        faster.  Only the batch's compiled path rule (:func:`paths_from_draws` without a
-        hook) asks for it, since it imports numba anyway; a report notebook replaying
-        cached draws through a hook stays in numpy (importing numba and compiling the
-        first call costs it 0.75 s, ``benchmarks/notebooks.py``).
+        faster.  Only :func:`paths_from_draws` with ``compiled_curves`` (a batch table
+        that fits its regions itself) asks for it, in its compiled path rule, which
+        imports numba anyway; a report notebook replaying cached draws through a hook
+        stays in numpy (importing numba and compiling the first call costs it 0.75 s,
+        ``benchmarks/notebooks.py``), and so do the forecasts whose numbers it must equal.
 
     Returns
     -------
