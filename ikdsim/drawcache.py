@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DrawCache", "draw_key", "draw_parameters", "draw_steps", "draws_path", "recording", "replaying"]
+__all__ = ["DrawCache", "active", "draw_key", "draw_parameters", "draw_steps", "draws_path", "recording", "replaying"]
 
 _ACTIVE: contextvars.ContextVar[DrawCache | None] = contextvars.ContextVar("ikdsim_draw_cache", default=None)
 
@@ -206,6 +206,11 @@ def draw_steps(fit, n: int, rng: np.random.Generator, *, method: str = "auto"):
     draws = yield from steps(fit, n, rng, method=method)
     cache.entries[key] = (draws, rng.bit_generator.state)
     return draws
+
+
+def active() -> DrawCache | None:
+    """The cache of the enclosing :func:`recording` or :func:`replaying` block, or None."""
+    return _ACTIVE.get()
 
 
 @contextlib.contextmanager

@@ -470,19 +470,52 @@ def member_draw_steps(fit: FitResult, n_paths: int, rng: np.random.Generator, *,
     return out
 
 
-def curves_from_draws(member_draws: list, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Anchored curves on the grid ``t`` and overdispersion, from :func:`member_draw_steps`."""
+def curves_from_draws(member_draws: list, t: np.ndarray, *, compiled: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Anchored curves on the grid ``t`` and overdispersion, from :func:`member_draw_steps`.
+
+    Parameters
+    ----------
+    member_draws : list of (FitResult, ndarray)
+        Each member fit with its draws on the unconstrained scale.
+    t : ndarray, shape (m,)
+        Grid times (years).
+    compiled : bool
+        Evaluate the built-in curve forms with :func:`ikdsim.kernels.anchored_curves`
+        (numba) instead of numpy: the same curves to 1e-12 relative (tested), 3 to 5 times
+        faster.  Only :func:`paths_from_draws` with ``compiled_curves`` (a batch table
+        that fits its regions itself) asks for it, in its compiled path rule, which
+        imports numba anyway; a report notebook replaying cached draws through a hook
+        stays in numpy (importing numba and compiling the first call costs it 0.75 s,
+        ``benchmarks/notebooks.py``), and so do the forecasts whose numbers it must equal.
+
+    Returns
+    -------
+    curve : ndarray, shape (n_paths, m)
+    sigma2 : ndarray, shape (n_paths, 1)
+    """
     curves, sigmas = [], []
     for member, draws in member_draws:
         k = len(member.model.param_names)
         theta = member.model.untransform(draws[:, :k])
         sigmas.append(np.exp(np.clip(draws[:, k], -30, 5))[:, None])
-        # In numpy, not compiled: a compiled form (ikdsim.kernels) is 2 to 3 times faster
-        # (4.8 ms against 15 ms for a logistic's 2,000 paths on a 287-week grid), but then a
-        # report notebook replaying cached draws imports numba, whose import and first call
-        # cost it 0.75 s (4.81 against 4.06 s, benchmarks/notebooks.py); on a 514-regency
-        # batch numpy costs about 1.3 s of wall time (0.5 s per 100 regencies on one core).
-        curves.append(member.model.anchored(t, *(theta[:, i : i + 1] for i in range(k))))
+        form = None
+        if compiled:
+            from .statespace import compiled_form
+
+            form = compiled_form(member.model)
+        if form is not None:
+            from .kernels import anchored_curves
+
+            out = np.empty((theta.shape[0], t.size))
+            anchored_curves(int(form), np.ascontiguousarray(theta, dtype=float), np.ascontiguousarray(t, dtype=float), out)
+            # A degenerate draw (the curve at its ceiling already at t = 0, say) is 0/0 in
+            # the compiled form, a limit in the log-scale numpy form: those rows in numpy.
+            bad = ~np.isfinite(out).all(axis=1)
+            if bad.any():
+                out[bad] = member.model.anchored(t, *(theta[bad, i : i + 1] for i in range(k)))
+            curves.append(out)
+        else:
+            curves.append(member.model.anchored(t, *(theta[:, i : i + 1] for i in range(k))))
     return np.vstack(curves), np.vstack(sigmas)
 
 
@@ -551,18 +584,24 @@ def forecast_grid(fit: FitResult, until, step_days: int = STEP_DAYS) -> np.ndarr
     return np.concatenate((np.arange(t_start, t_end, step), [t_end]))
 
 
-def paths_from_draws(fit: FitResult, t: np.ndarray, member_draws: list, rng: np.random.Generator, *, paths_hook=None) -> np.ndarray:
+def paths_from_draws(fit: FitResult, t: np.ndarray, member_draws: list, rng: np.random.Generator, *, paths_hook=None,
+                     compiled_curves: bool = False) -> np.ndarray:
     """Sample paths from parameter draws (:func:`member_draw_steps`) plus the process noise.
 
     Without ``paths_hook`` the paths are built in one compiled pass
     (:func:`ikdsim.kernels.build_paths`) from the same random draws, in the same order, as
-    the numpy form below: the same paths, to rounding.
+    the numpy form below: the same paths, to rounding.  With ``compiled_curves`` (a batch
+    table: :func:`ikdsim.summary.forecast_table` outside a draws cache) the curves are
+    compiled too (:func:`ikdsim.kernels.anchored_curves`), and the paths agree with the
+    numpy rule's to about 1e-11 in share, not to rounding: what a report notebook replays
+    (through a hook, in numpy) stays bit for bit what ``ikdsim run``'s summary computed.
     """
     data = fit.data
-    curve, sigma2 = curves_from_draws(member_draws, t)
-    n_paths = curve.shape[0]
     dt = np.diff(t)
-    if paths_hook is None and data.memory > 0 and dt.size >= 2:
+    compiled = paths_hook is None and data.memory > 0 and dt.size >= 2
+    curve, sigma2 = curves_from_draws(member_draws, t, compiled=compiled and compiled_curves)
+    n_paths = curve.shape[0]
+    if compiled:
         from .kernels import build_paths
 
         a, sd = ar1_terms(dt, data.memory)
@@ -642,7 +681,7 @@ def forecast(
 
 def forecast_many(
     fits, *, until="2027-12-31", n_paths: int = 2000, seed: int | None = 0, step_days: int = STEP_DAYS,
-    method: str = "auto",
+    method: str = "auto", compiled_curves: bool = False,
 ):
     """Forecast many fits, their posterior draws vectorised together; yielded one by one.
 
@@ -657,6 +696,9 @@ def forecast_many(
         The fits (status ``failed`` gives an error, not a forecast).
     until, n_paths, seed, step_days, method
         As for :func:`forecast`.
+    compiled_curves : bool
+        Compute the paths' curves compiled (:func:`paths_from_draws`): faster, the same
+        paths to about 1e-11 in share instead of bit for bit.
 
     Yields
     ------
@@ -684,7 +726,7 @@ def forecast_many(
             yield f, member_draws
             continue
         try:
-            yield f, _as_forecast(f, t, paths_from_draws(f, t, member_draws, rng))
+            yield f, _as_forecast(f, t, paths_from_draws(f, t, member_draws, rng, compiled_curves=compiled_curves))
         except Exception as exc:  # noqa: BLE001
             yield f, exc
 

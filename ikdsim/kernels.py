@@ -23,7 +23,8 @@ logistic, Gompertz, Richards and Bass forms, against 5 to 12 us in numpy.  The s
 The forms compiled are the built-in ceiling models (logistic, Gompertz, Richards, Bass; see
 :func:`ikdsim.statespace.compiled_form`); any other form (a generalized Bass model with its
 effort function, say) goes through numpy.  The sample paths of a forecast are built here
-too (:func:`build_paths`), from curves computed in numpy (see
+too (:func:`build_paths`), from curves computed here (:func:`anchored_curves`) in a batch
+and in numpy where a report notebook must replay them (see
 :func:`ikdsim.forecast.curves_from_draws`).
 """
 
@@ -217,6 +218,19 @@ def curve_loglik(form, theta, s2, owner, t, y, round_var, date_half, n_obs, base
         filter_lanes(level, rate, s2[b : b + lanes], lanes, y[s], round_var[s], date_half[s], n, base[s], memory[s],
                      delta[s], rho[s], a_unit[s], var_int[s], c_dx[s], w_xx[s], floor, log_2pi, state, out[b : b + lanes])
         b += lanes
+
+
+@njit(cache=True, error_model="numpy")
+def anchored_curves(form, theta, t, out):  # pragma: no cover - compiled
+    """Anchored curves of many parameter sets on one grid: ``out[p] = A(t; theta[p])``.
+
+    :func:`anchored_rate` row by row (its rate is computed and dropped): the curves of
+    :meth:`ikdsim.models.GrowthModel.anchored` to 1e-12 relative (tested), for the sample
+    paths of a batch (:func:`ikdsim.forecast.curves_from_draws` with ``compiled=True``).
+    """
+    rate = np.empty(t.shape[0])
+    for p in range(theta.shape[0]):
+        anchored_rate(form, theta[p], t, out[p], rate)
 
 
 @njit(cache=True, error_model="numpy")

@@ -33,6 +33,7 @@ continuation of the formula; callers treat adoption before the rollout as zero.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -507,7 +508,52 @@ def _richards_dlogh(t, r, t0, nu):
     return -(r / nu) * ratio
 
 
+#: Grids of candidate shapes of the starting-value search, by form and observation times
+#: (:func:`_grid_shapes`): the regencies of a batch mostly share their report dates.
+_GRID_CACHE: dict = {}
+_GRID_CACHE_SIZE = 16
+_GRID_LOCK = threading.Lock()
+
+
+def _grid_shapes(model: GrowthModel, t: np.ndarray, build) -> tuple:
+    """``build()`` (a starting-value grid and its unit-ceiling shapes at ``t``), computed once
+    per form and times and kept read-only in a small cache: the search's only work that
+    does not depend on the data's levels (1 ms of a fit's start-up for a sigmoid).  Only
+    the built-in forms, whose curves depend on nothing but their arguments."""
+    if model._curve not in (_logistic_curve, _gompertz_curve, _richards_curve, _bass_curve, _bass_density_curve):
+        return tuple(build())  # a closure (a generalized Bass model's effort, say): not cached
+    key = (model._curve, model.n_params, t.tobytes())
+    hit = _GRID_CACHE.get(key)
+    if hit is None:
+        hit = tuple(build())
+        for a in hit:
+            if isinstance(a, np.ndarray):
+                a.flags.writeable = False
+            elif isinstance(a, list):
+                for b in a:
+                    b.flags.writeable = False
+        with _GRID_LOCK:  # threads (a dask worker, say) may share the cache
+            while len(_GRID_CACHE) >= _GRID_CACHE_SIZE:
+                _GRID_CACHE.pop(next(iter(_GRID_CACHE)))
+            _GRID_CACHE[key] = hit
+    return hit
+
+
 def _init_sigmoid(model: GrowthModel, t: np.ndarray, y: np.ndarray) -> np.ndarray:
+    tmin, tmax, span = _t_span(t)
+    rich = model.n_params == 4
+    nu_grid = np.array([0.2, 0.5, 1.0, 2.5]) if rich else None
+    cols, shape = _grid_shapes(model, t, lambda: _sigmoid_grid(model, t))
+    i, K = _best_linear_scale(shape, y)
+    if i < 0:
+        K = max(float(np.max(np.abs(y))), 1e-12) * 1.2
+        rest = [2.0 / span, float(np.median(t))] + ([1.0] if nu_grid is not None else [])
+        return np.array([K, *rest])
+    return np.array([K, *(float(c[i, 0]) for c in cols)])
+
+
+def _sigmoid_grid(model: GrowthModel, t: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """The (r, t0[, nu]) grid of :func:`_init_sigmoid` and its unit-ceiling shapes at ``t``."""
     tmin, tmax, span = _t_span(t)
     # Richards has a third shape parameter: a coarser grid over the other two keeps the
     # search to about 2,000 candidates (a start only; the fit refines it).
@@ -530,12 +576,7 @@ def _init_sigmoid(model: GrowthModel, t: np.ndarray, y: np.ndarray) -> np.ndarra
             shape = 1.0 * np.exp(-L[:, None, :] / nu_grid[None, :, None]).reshape(-1, t.size)
     else:
         shape = model.curve(t, 1.0, *cols)
-    i, K = _best_linear_scale(shape, y)
-    if i < 0:
-        K = max(float(np.max(np.abs(y))), 1e-12) * 1.2
-        rest = [2.0 / span, float(np.median(t))] + ([1.0] if nu_grid is not None else [])
-        return np.array([K, *rest])
-    return np.array([K, *(float(c[i, 0]) for c in cols)])
+    return cols, shape
 
 
 _SIGMOID_BOUNDS_LO = (0.0, 0.0, -_INF)
@@ -632,8 +673,12 @@ def _bass_grid(span: float) -> tuple[np.ndarray, np.ndarray]:
 
 def _init_bass_like(model: GrowthModel, t: np.ndarray, y: np.ndarray) -> np.ndarray:
     _, _, span = _t_span(t)
-    P, Q = _bass_grid(span)
-    shape = model.curve(t, 1.0, P, Q)
+
+    def build():
+        P, Q = _bass_grid(span)
+        return P, Q, model.curve(t, 1.0, P, Q)
+
+    P, Q, shape = _grid_shapes(model, t, build)
     i, m = _best_linear_scale(shape, y)
     if i < 0:
         return np.array([max(float(np.max(np.abs(y))), 1e-12) * 2.0, 0.03 / span, 0.4 / span])

@@ -107,7 +107,10 @@ class FitResult:
     @property
     def curve_params(self) -> np.ndarray:
         """The curve parameters (without ``sigma2``) as an array."""
-        return self.params[list(self.model.param_names)].to_numpy(float)
+        names = tuple(self.model.param_names)
+        if tuple(self.params.index[: len(names)]) == names:  # the usual order: no label lookup
+            return self.params.to_numpy(float)[: len(names)].copy()
+        return self.params[list(names)].to_numpy(float)
 
     @property
     def sigma2(self) -> float:

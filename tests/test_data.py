@@ -302,3 +302,43 @@ def test_round_trip_csv_semicolon_excel(rows, tmp_path_factory):
     assert first["share"].notna().all()
     pct = [r["percent"] for r in sorted(rows, key=lambda r: (r["region_code"], r["as_of"]))]
     np.testing.assert_allclose(first["percent"], [np.nan if p is None else p for p in pct])
+
+
+def test_to_dates_equals_the_pandas_rule():
+    # to_dates adds whole days in numpy; the numbers (and dtype) of the pandas rule, NaN as
+    # NaT, for origins with a time of day and of another resolution.
+    from ikdsim.timeaxis import ROLLOUT_START, to_dates
+
+    def ref(t, start):
+        origin = pd.Timestamp(start) if start is not None else ROLLOUT_START
+        days = np.asarray(t, dtype=float) * 365.25
+        return (origin + pd.to_timedelta(np.round(days), unit="D")).normalize()
+
+    rng = np.random.default_rng(0)
+    t = np.concatenate([rng.uniform(-5, 20, 2000), [np.nan, 0.0, 1e-9, 2.5 / 365.25, -0.5 / 365.25, 1.5 / 365.25]])
+    for start in (None, "2022-10-01 13:45", pd.Timestamp(np.datetime64("2021-03-05", "ns"))):
+        got, want = to_dates(t, start), ref(t, start)
+        assert got.equals(want) and got.dtype == want.dtype
+        assert got.isna().sum() == 1
+
+
+def test_to_years_of_timestamps_equals_the_pandas_rule():
+    # Timestamps (a horizon, a deadline) take a numpy path: the numbers of the pandas rule,
+    # bit for bit, for every resolution and origins with a time of day.
+    from ikdsim.timeaxis import ROLLOUT_START, to_years
+
+    def ref(dates, start):
+        origin = pd.Timestamp(start) if start is not None else ROLLOUT_START
+        idx = pd.DatetimeIndex(pd.to_datetime(np.atleast_1d(dates)))
+        return np.asarray((idx - origin) / pd.Timedelta(days=1), dtype=float) / 365.25
+
+    rng = np.random.default_rng(2)
+    stamps = []
+    for unit in ("s", "ms", "us", "ns"):
+        for x, ns in zip(rng.integers(-10**9, 3 * 10**9, 300), rng.integers(0, 10**9, 300)):
+            stamps.append((ROLLOUT_START + pd.Timedelta(int(x), "s") + pd.Timedelta(int(ns), "ns")).as_unit(unit))
+    for start in (None, "2022-10-01 13:45", pd.Timestamp("2021-03-05").as_unit("ns")):
+        for d in stamps:
+            assert np.array_equal(to_years([d], start), ref([d], start))
+        assert np.array_equal(to_years(stamps[::7], start), ref(stamps[::7], start))
+        assert np.array_equal(to_years(stamps[0], start), ref(stamps[0], start))

@@ -271,3 +271,27 @@ def test_of_provinces_equals_concatenating_each_province(kaltim_obs):
         pd.testing.assert_frame_equal(of_provinces(frame, keys), expected)
     empty = frame.iloc[:0]
     pd.testing.assert_frame_equal(of_provinces(empty, ["64"]), of_province(empty, "64"))
+
+
+def test_prior_scale_estimates_equal_the_finite_difference_delta_method(kaltim_fits):
+    # The diagonal Jacobian in two evaluations against statsmodels' approx_fprime, one
+    # coordinate at a time (_delta_cov), on every candidate fit of every Kaltim region.
+    from ikdsim.fitting import _delta_cov, _natural, _prior_scale_estimates
+    from ikdsim.priors import to_prior_scale
+
+    checked = 0
+    for f in kaltim_fits.values():
+        for member in (f.alternatives or {f.model_name: f}).values():
+            if member.status in ("failed", "province_curve"):
+                continue
+            names = list(member.params.index)
+
+            def phi(x, m=member.model):
+                return np.array([float(to_prior_scale(n, v)) for n, v in zip(names, _natural(m, x))])
+
+            est, var = _prior_scale_estimates(member)
+            np.testing.assert_allclose([est[n] for n in names], phi(member.z), rtol=1e-14, atol=0)
+            ref = np.diag(_delta_cov(phi, member.z, member.cov_z))
+            np.testing.assert_allclose([var[n] for n in names], ref, rtol=1e-13, atol=0)
+            checked += 1
+    assert checked >= 10

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -209,3 +211,92 @@ def test_compiled_paths_equal_the_numpy_rule(kaltim_fits, code):
     fast = paths_from_draws(fit, t, draws, np.random.default_rng(5))
     ref = paths_from_draws(fit, t, draws, np.random.default_rng(5), paths_hook=plain)
     np.testing.assert_allclose(fast, ref, rtol=1e-12, atol=1e-14)
+    # With the curves compiled too (a batch table outside a draws cache): the increments
+    # are differences of nearly equal curve values (which agree to 1e-15 in share here),
+    # scaled by the noise, so the paths agree to about 1e-11 in share (measured: at most
+    # 1.4e-10 over the Kaltim fits), far below anything a date or a percentile can see.
+    compiled = paths_from_draws(fit, t, draws, np.random.default_rng(5), compiled_curves=True)
+    np.testing.assert_allclose(compiled, ref, rtol=1e-12, atol=1e-9)
+    assert not np.array_equal(compiled, fast)  # the compiled curves were used
+
+
+@pytest.mark.parametrize("name", ["logistic", "gompertz", "richards", "bass"])
+def test_compiled_curves_from_draws_equal_the_numpy_curves(name):
+    # curves_from_draws(compiled=True) (the batch's path rule) against the numpy forms the
+    # notebooks replay, on a forecast grid far past the data and over wide parameter ranges.
+    from ikdsim.fitting import bounded_model
+    from ikdsim.forecast import curves_from_draws
+    from ikdsim.models import get_model
+
+    model = bounded_model(get_model(name), 0.05)
+    k = len(model.param_names)
+    rng = np.random.default_rng(21)
+    z = rng.normal(0.0, 2.5, size=(3000, k + 1))
+
+    class Member:  # the only attribute curves_from_draws reads
+        pass
+
+    member = Member()
+    member.model = model
+    t = np.concatenate((np.arange(2.7, 8.25, 7 / 365.25), [8.25]))
+    with np.errstate(all="ignore"):
+        ref, s_ref = curves_from_draws([(member, z)], t)
+        fast, s_fast = curves_from_draws([(member, z)], t, compiled=True)
+    assert np.all(np.isfinite(ref)) and np.ptp(ref) > 0.5
+    np.testing.assert_allclose(fast, ref, rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(s_fast, s_ref)
+
+
+@pytest.mark.parametrize("singular", [False, True])
+def test_student_t_proposal_equals_scipy(singular):
+    # The importance sampler's own multivariate t: scipy's draws from the same generator and
+    # scipy's log density (allow_singular=True), for a full-rank and a rank-deficient shape.
+    from scipy.stats import multivariate_t
+
+    from ikdsim.posterior import StudentT
+
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(5, 5 if not singular else 3))
+    shape = a @ a.T + (0.0 if singular else 0.1 * np.eye(5))
+    loc = rng.normal(size=5)
+    ours = StudentT.build(loc, shape, 5.0)
+    ref = multivariate_t(loc=loc, shape=shape, df=5.0, allow_singular=True)
+    x_ours = ours.rvs(400, np.random.default_rng(9))
+    x_ref = ref.rvs(size=400, random_state=np.random.default_rng(9))
+    np.testing.assert_allclose(x_ours, x_ref, rtol=1e-12, atol=1e-12)
+    pts = np.vstack([x_ref, loc + 30.0 * rng.normal(size=(50, 5))])
+    np.testing.assert_allclose(ours.logpdf(pts), ref.logpdf(pts), rtol=1e-10, atol=1e-9)
+    with pytest.raises(ValueError):
+        StudentT.build(loc, -shape - np.eye(5), 5.0)
+
+
+@pytest.mark.parametrize("n", [100, 600, 1500])
+def test_importance_rounds_stop_at_the_target_effective_sample_size(n):
+    # Adaptive importance sampling draws max(OVERSAMPLE * n, MIN_PROPOSALS) proposals a
+    # round, goes on while the pooled effective sample size is below ESS_TARGET times that,
+    # and stops at the first round that reaches it (or after the last round).
+    from ikdsim import posterior
+    from ikdsim.fitting import fit_model, series_from_frame
+    from ikdsim.synthetic import national_table
+
+    table = national_table(3, pattern="dukcapil", seed=5)
+    code = table.truths["region_code"].iloc[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_model(series_from_frame(table.observations, code), "richards")
+    m = max(posterior.OVERSAMPLE * n, posterior.MIN_PROPOSALS)
+    target = posterior.ESS_TARGET * m
+    gen = posterior._importance_steps(fit, n, np.random.default_rng(n), np.asarray(fit.cov_z))
+    request, rounds, short = next(gen), 0, []
+    try:
+        while True:
+            assert request[1].shape[0] == m
+            rounds += 1
+            request = gen.send(posterior.log_posterior_many([request])[0])
+            short.append(gen.gi_frame.f_locals["ess"])  # the ESS that sent it on to a new round
+    except StopIteration as stop:
+        draws = stop.value
+    assert all(e < target for e in short)
+    assert draws.ess >= target or rounds == posterior.ADAPT_ROUNDS + 1
+    assert draws.z.shape == (n, fit.z.size) and draws.method == "importance"
+    assert short  # this fit needs more than one round (3 or 4 here): the rule is exercised

@@ -249,3 +249,25 @@ def test_anchored_and_rate_together_equal_each_alone(name, params):
     level, rate = m.anchored_and_rate(t, *cols)
     np.testing.assert_array_equal(level, m.anchored(t, *cols))
     np.testing.assert_array_equal(rate, m.rate(t, *cols))
+
+
+@pytest.mark.parametrize("name", ["logistic", "gompertz", "richards", "bass", "bass_density"])
+def test_starting_values_are_the_same_from_the_grid_cache(name):
+    # The candidate shapes of the starting-value search are cached by form and times: a
+    # second series on the same dates (other levels) gets the start it would get afresh.
+    from ikdsim import models
+
+    model = models.get_model(name)
+    t = np.linspace(0.2, 2.7, 40)
+    y1 = model.curve(t, *model.clip_inside(np.array([0.3, 0.8, 2.0] + ([1.3] if name == "richards" else []))
+                                            if name != "bass" and name != "bass_density" else np.array([0.3, 0.05, 1.2])))
+    y2 = 0.5 * y1 + 0.01 * np.sin(7 * t)
+    models._GRID_CACHE.clear()
+    fresh = model.initial(t, y2)
+    models._GRID_CACHE.clear()
+    model.initial(t, y1)  # fills the cache
+    assert len(models._GRID_CACHE) == 1
+    np.testing.assert_array_equal(model.initial(t, y2), fresh)
+    # cached arrays cannot be changed by a caller
+    cached = next(iter(models._GRID_CACHE.values()))
+    assert not cached[-1].flags.writeable

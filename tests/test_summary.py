@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sys
@@ -209,3 +210,33 @@ def test_bad_arguments_raise(synth, kwargs, words):
     args.update(kwargs)
     with pytest.raises(ValueError, match=words):
         forecast_table(synth.observations, synth.regions, **args)
+
+
+def test_table_curves_compiled_only_when_it_fits_outside_a_draws_cache(kaltim_obs, kaltim_regions, kaltim_fits,
+                                                                      monkeypatch):
+    # Fitting itself outside a draws cache (the national batch), the table's paths use
+    # compiled curves; given fits (ikdsim run, or fits whose forecasts go with the table) or
+    # inside a draws cache, the numpy curves.  The key numbers agree; the shares to ~1e-11.
+    from ikdsim.drawcache import recording
+
+    fc = sys.modules["ikdsim.forecast"]  # the module (ikdsim.forecast the attribute is a function)
+    seen = []
+    real = fc.paths_from_draws
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("compiled_curves", False))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fc, "paths_from_draws", spy)
+    kw = dict(codes=["64.72", "64.74"], n_paths=300, until="2030-12-31", at=["2026-12-31"])
+    fast = forecast_table(kaltim_obs, kaltim_regions, **kw)
+    assert seen and all(seen)
+    for label, make in (("cache", lambda: forecast_table(kaltim_obs, kaltim_regions, **kw)),
+                        ("fits", lambda: forecast_table(kaltim_obs, kaltim_regions, fits=kaltim_fits, **kw))):
+        seen.clear()
+        with recording() if label == "cache" else contextlib.nullcontext():
+            exact = make()
+        assert seen and not any(seen), label
+        shares = [c for c in fast.columns if c.startswith("share_")]
+        pd.testing.assert_frame_equal(fast.drop(columns=shares), exact.drop(columns=shares))
+        np.testing.assert_allclose(fast[shares].to_numpy(float), exact[shares].to_numpy(float), rtol=0, atol=1e-9)
