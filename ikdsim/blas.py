@@ -7,7 +7,7 @@ machine whose other cores are busy (``ikdsim run`` runs a notebook per core; any
 server) each split waits for a core: measured on the 2-core build machine with the other
 core busy, a 2,000 x 298 matrix-vector product took 8 ms with two BLAS threads and 0.2-0.4
 ms with one, which made a regency report's six scenario activations cost 48 ms instead of
-2.  :func:`one_thread` limits BLAS to one thread for the duration of a report's
+2 to 5.  :func:`one_thread` limits BLAS to one thread for the duration of a report's
 computation (:mod:`threadpoolctl`, which finds the BLAS libraries loaded in the process;
 1.5 ms a call), and puts the setting back afterwards.
 """

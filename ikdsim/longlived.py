@@ -12,8 +12,8 @@ is let go, only cycles among those objects would stay.
 The package imports its numerical core (:mod:`ikdsim.forecast`, with numpy and pandas)
 this way, :mod:`ikdsim.report` its own imports, :mod:`ikdsim.figure` matplotlib's.
 Measured in a process that had imported IPython and ipykernel as a Jupyter kernel has:
-pandas, ``ikdsim.report`` and matplotlib took 0.58 s to import with the collector paused
-against 0.65 s; a kernel with them loaded took 0.31 s to shut down, against 0.11 s after
+pandas, ``ikdsim.report`` and matplotlib took 0.59 to 0.62 s to import this way against
+0.65 s (three runs each); a kernel with them loaded took 0.31 s to shut down, against 0.11 s after
 :func:`gc.freeze` (``jupyter_client`` polls every 0.1 s; Python alone exits in 153 ms with
 those modules loaded and in 20 ms after it).
 """
