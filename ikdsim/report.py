@@ -764,7 +764,16 @@ class ScenarioComparison:
     note: str = ""
 
     def _repr_html_(self) -> str:
-        body = "" if self.table is None else self.table.to_html(float_format=lambda x: f"{x:.3f}")
+        if self.table is None:
+            body = ""
+        else:
+            # The scenarios' notes as a list under the figures: in a column, a sentence
+            # stretches every row of the table.
+            notes = self.table["notes"].dropna() if "notes" in self.table else pd.Series(dtype=object)
+            body = self.table.drop(columns=["notes"], errors="ignore").to_html(float_format=lambda x: f"{x:.3f}")
+            if len(notes):
+                body += "<ul>" + "".join(f"<li><b>{_html.escape(str(k))}</b>: {_html.escape(str(v))}</li>"
+                                         for k, v in notes.items()) + "</ul>"  # fmt: skip
         note = f"<p><em>{_html.escape(self.note)}</em></p>" if self.note else ""
         return body + note
 

@@ -203,3 +203,20 @@ def test_summary_table_rows_are_the_regions_key_numbers(kaltim_obs, kaltim_regio
                     "share_at_deadline_p10", "share_at_deadline_p90"):  # fmt: skip
             got = table.loc[code, key]
             assert (k[key] is None and pd.isna(got)) or k[key] == got, (code, key, k[key], got)
+
+
+def test_scenario_table_shows_notes_under_the_figures():
+    """The comparison's HTML: the figures in the table, each scenario's notes listed below
+    it (escaped), not a column; the text form is the table."""
+    from ikdsim.report import ScenarioComparison
+
+    table = pd.DataFrame(
+        {"p50": ["2027-01-01", "2026-06-01"], "prob_by_deadline": [0.1, 0.4], "notes": [np.nan, "starts <late> & after"]},
+        index=pd.Index(["current trend", "villages"], name="scenario"),
+    )
+    comp = ScenarioComparison(table, {}, "Scenarios skipped: 'x': bad")
+    html = comp._repr_html_()
+    assert "<th>notes</th>" not in html and "<th>prob_by_deadline</th>" in html
+    assert "<li><b>villages</b>: starts &lt;late&gt; &amp; after</li>" in html
+    assert html.count("<li>") == 1 and "Scenarios skipped" in html
+    assert "villages" in repr(comp) and "Scenarios skipped" in repr(comp)
