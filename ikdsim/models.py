@@ -540,14 +540,12 @@ def _grid_shapes(model: GrowthModel, t: np.ndarray, build) -> tuple:
 
 
 def _init_sigmoid(model: GrowthModel, t: np.ndarray, y: np.ndarray) -> np.ndarray:
-    tmin, tmax, span = _t_span(t)
-    rich = model.n_params == 4
-    nu_grid = np.array([0.2, 0.5, 1.0, 2.5]) if rich else None
+    _, _, span = _t_span(t)
     cols, shape = _grid_shapes(model, t, lambda: _sigmoid_grid(model, t))
     i, K = _best_linear_scale(shape, y)
     if i < 0:
         K = max(float(np.max(np.abs(y))), 1e-12) * 1.2
-        rest = [2.0 / span, float(np.median(t))] + ([1.0] if nu_grid is not None else [])
+        rest = [2.0 / span, float(np.median(t))] + ([1.0] if model.n_params == 4 else [])
         return np.array([K, *rest])
     return np.array([K, *(float(c[i, 0]) for c in cols)])
 

@@ -252,8 +252,16 @@ def test_compare_equals_its_pandas_reference():
         pd.testing.assert_frame_equal(compare(fits), _compare_reference(fits))
 
 
+def _delta_cov(fun, z: np.ndarray, cov_z: np.ndarray) -> np.ndarray:
+    """The delta method with statsmodels' finite-difference Jacobian: the reference."""
+    from statsmodels.tools.numdiff import approx_fprime
+
+    jac = np.atleast_2d(approx_fprime(z, fun, centered=True))
+    return jac @ cov_z @ jac.T
+
+
 def test_natural_covariance_equals_the_finite_difference_delta_method(kaltim_fits):
-    from ikdsim.fitting import _delta_cov, _natural, _natural_cov
+    from ikdsim.fitting import _natural, _natural_cov
 
     for f in kaltim_fits.values():
         if f.status in ("ok", "sparse"):
@@ -276,7 +284,7 @@ def test_of_provinces_equals_concatenating_each_province(kaltim_obs):
 def test_prior_scale_estimates_equal_the_finite_difference_delta_method(kaltim_fits):
     # The diagonal Jacobian in two evaluations against statsmodels' approx_fprime, one
     # coordinate at a time (_delta_cov), on every candidate fit of every Kaltim region.
-    from ikdsim.fitting import _delta_cov, _natural, _prior_scale_estimates
+    from ikdsim.fitting import _natural, _prior_scale_estimates
     from ikdsim.priors import to_prior_scale
 
     checked = 0
