@@ -220,3 +220,31 @@ def test_scenario_table_shows_notes_under_the_figures():
     assert "<li><b>villages</b>: starts &lt;late&gt; &amp; after</li>" in html
     assert html.count("<li>") == 1 and "Scenarios skipped" in html
     assert "villages" in repr(comp) and "Scenarios skipped" in repr(comp)
+
+
+def test_chart_svg_has_each_path_on_one_line_and_the_same_drawing(ppu):
+    """The SVG a notebook stores: path data on one line, the same paths as matplotlib's."""
+    import io
+    import re
+    import xml.etree.ElementTree as ET
+
+    from ikdsim.figure import SVG_RC, ReportFigure, compact_svg, report_figure
+
+    obs, _, fc = ppu
+    fig = report_figure((7.0, 4.0))
+    report.fan_chart(fc, observations=obs[obs.region_code == "64.09"], ax=fig.add_subplot(), lang="en")
+    assert isinstance(fig, ReportFigure)
+    raw = io.StringIO()
+    with matplotlib.rc_context(SVG_RC):
+        fig.savefig(raw, format="svg", metadata={"Date": None})
+    raw = raw.getvalue()
+    shown = fig._repr_svg_()
+    assert shown == compact_svg(raw)
+    assert shown.count("\n") < raw.count("\n") / 3  # the fan chart's bands: hundreds of vertices
+
+    def paths(svg):  # every path's data, whitespace normalised
+        ns = "{http://www.w3.org/2000/svg}"
+        return [" ".join(p.get("d").split()) for p in ET.fromstring(svg).iter(f"{ns}path") if p.get("d")]
+
+    assert paths(shown) == paths(raw) and len(paths(raw)) > 10
+    assert all("\n" not in d for d in re.findall(r' d="([^"]*)"', shown))
