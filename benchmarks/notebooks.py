@@ -15,6 +15,13 @@
    re-running the posterior sampler (MCMC/importance sampling).  The time to make the two
    files (once per batch, for every region) is printed too.  The package is byte-compiled
    first, as ``ikdsim run`` does (:func:`ikdsim.batch.compile_package`).
+
+   The same three notebooks are also timed through ``papermill.execute_notebook`` inside
+   this process (papermill imported once, as ``ikdsim run`` runs them): that floor is the
+   kernel's start-up alone.  A ``papermill`` command first spends about a second importing
+   papermill (most of it ``jsonschema`` building the grammars of ``rfc3987_syntax``, a
+   dependency of jupyterlab's), which the command-line floor includes and the
+   in-process one does not; both ratios are printed.
 2. **Parallel speedup**: ``ikdsim run --force`` (fits and draws cached, HTML on) with one
    job against all cores.  Goal: at least 1.7 on 2 cores.  ``--cold-draws`` deletes the
    draws file before each run, so the batch samples the posterior again (serially, for the
@@ -68,7 +75,24 @@ def time_papermill(notebook: Path, out: Path, params: dict, env: dict) -> float:
     return time.perf_counter() - t0
 
 
-def time_interleaved(runs: dict[str, tuple[Path, Path, dict]], repeat: int, env: dict) -> dict[str, list[float]]:
+def time_in_process(notebook: Path, out: Path, params: dict, env: dict) -> float:
+    """Wall time of ``papermill.execute_notebook`` in this process (papermill already imported)."""
+    import papermill
+
+    saved = dict(os.environ)
+    os.environ.update(env)  # the kernel's environment, as for the command
+    try:
+        t0 = time.perf_counter()
+        papermill.execute_notebook(str(notebook), str(out), progress_bar=False,
+                                   parameters={k: str(v) if isinstance(v, Path) else v for k, v in params.items()},
+                                   cwd=str(out.parent))  # fmt: skip
+        return time.perf_counter() - t0
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def time_interleaved(runs: dict[str, tuple[Path, Path, dict]], repeat: int, env: dict, timer=time_papermill) -> dict[str, list[float]]:
     """Wall times of several papermill calls, taken in turn ``repeat`` times (A B C A B C ...).
 
     In turn rather than one after the other: a change of load on a shared machine then
@@ -77,7 +101,7 @@ def time_interleaved(runs: dict[str, tuple[Path, Path, dict]], repeat: int, env:
     times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeat):
         for name, (notebook, out, params) in runs.items():
-            times[name].append(time_papermill(notebook, out, params, env))
+            times[name].append(timer(notebook, out, params, env))
     return times
 
 
@@ -136,6 +160,21 @@ def main(argv=None) -> int:
             first = c.source.strip().splitlines()[0] if c.source.strip() else ""
             print(f"    {c.metadata.get('papermill', {}).get('duration') or 0.0:5.2f} s  {first[:60]}")
         print(f"    {regency[-1] - in_cells:5.2f} s  outside the cells (kernel start-up, papermill, {len(nb.cells)} cells' saves)")
+
+        # 1b. The same, papermill imported once (this process): the floor is the kernel's.
+        import papermill  # noqa: F401 - imported before the timing, as in ikdsim run
+
+        inproc = time_interleaved({
+            "floor": (empty, work / "empty_in.ipynb", {"region_code": args.region}),
+            "regency": (regency_nb, work / "regency_in.ipynb", params),
+            "no_scen": (regency_nb, work / "regency_in2.ipynb", {**params, "run_scenarios": False}),
+        }, args.repeat, env, timer=time_in_process)  # fmt: skip
+        fi, ri, ni = (statistics.median(inproc[k]) for k in ("floor", "regency", "no_scen"))
+        print(f"\npapermill.execute_notebook in this process (papermill imported once; median of {args.repeat}, taken in turn)")
+        print(f"  empty parameterized notebook (kernel start-up alone): {fi:6.2f} s")
+        print(f"  regency notebook, {args.n_paths} paths, scenarios: {ri:6.2f} s   ratio {ri / fi:.2f}   adds {ri - fi:.2f} s")
+        print(f"  regency notebook, no scenarios:          {ni:6.2f} s   ratio {ni / fi:.2f}   adds {ni - fi:.2f} s")
+        print(f"  (the command's floor above is {f - fi:.2f} s longer: starting Python and importing papermill)")
 
         # 2. ikdsim run: one job against all cores.
         if not args.skip_speedup:
