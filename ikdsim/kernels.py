@@ -233,6 +233,20 @@ def anchored_curves(form, theta, t, out):  # pragma: no cover - compiled
         anchored_rate(form, theta[p], t, out[p], rate)
 
 
+@njit(cache=True)
+def standard_normals(rng, out):  # pragma: no cover - compiled
+    """Fill ``out`` (C-contiguous) with ``rng``'s standard normals, in memory order.
+
+    numba's ``Generator.standard_normal`` is numpy's ziggurat on the same bit generator:
+    the very numbers of ``rng.standard_normal(out.shape)``, leaving ``rng`` in the same
+    state (tested), at about 3 ns a draw where numpy's loop takes 10 (measured here on
+    2,000 x 297 draws: a batch forecast's process noise).
+    """
+    flat = out.reshape(out.size)
+    for i in range(flat.size):
+        flat[i] = rng.standard_normal()
+
+
 @njit(cache=True, error_model="numpy")
 def build_paths(curve, sd_sigma, dt, a, innov, sd_step, eps, eps_count, base, level0, out):  # pragma: no cover
     """Sample paths from curves and standard normal draws (:func:`ikdsim.forecast.paths_from_draws`).

@@ -300,3 +300,19 @@ def test_importance_rounds_stop_at_the_target_effective_sample_size(n):
     assert draws.ess >= target or rounds == posterior.ADAPT_ROUNDS + 1
     assert draws.z.shape == (n, fit.z.size) and draws.method == "importance"
     assert short  # this fit needs more than one round (3 or 4 here): the rule is exercised
+
+
+@pytest.mark.parametrize("shape", [(0, 7), (1, 1), (300, 41), (2000, 297)])
+def test_compiled_standard_normals_are_numpys_draws(shape):
+    # kernels.standard_normals fills the batch's process-noise arrays: the very numbers of
+    # rng.standard_normal(shape), and the generator left in the same state.
+    from ikdsim.kernels import standard_normals
+
+    for seed in ([0, 17], [3, 2_947_113_005]):
+        ref_rng, rng = np.random.default_rng(seed), np.random.default_rng(seed)
+        ref = ref_rng.standard_normal(shape)
+        out = np.empty(shape)
+        standard_normals(rng, out)
+        np.testing.assert_array_equal(out, ref)
+        assert rng.bit_generator.state == ref_rng.bit_generator.state
+        assert rng.standard_normal() == ref_rng.standard_normal()
