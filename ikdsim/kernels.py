@@ -226,7 +226,7 @@ def anchored_curves(form, theta, t, out):  # pragma: no cover - compiled
 
     :func:`anchored_rate` row by row (its rate is computed and dropped): the curves of
     :meth:`ikdsim.models.GrowthModel.anchored` to 1e-12 relative (tested), for the sample
-    paths of a batch (:func:`ikdsim.forecast.curves_from_draws` with ``compiled=True``).
+    paths of a batch (:func:`ikdsim.forecast.distinct_curves`: one per distinct draw).
     """
     rate = np.empty(t.shape[0])
     for p in range(theta.shape[0]):
@@ -248,23 +248,26 @@ def standard_normals(rng, out):  # pragma: no cover - compiled
 
 
 @njit(cache=True, error_model="numpy")
-def build_paths(curve, sd_sigma, dt, a, innov, sd_step, eps, eps_count, base, level0, out):  # pragma: no cover
+def build_paths(curve, rows, sd_sigma, dt, a, innov, sd_step, eps, eps_count, base, level0, out):  # pragma: no cover
     """Sample paths from curves and standard normal draws (:func:`ikdsim.forecast.paths_from_draws`).
 
-    Per path ``p`` and step ``j``: the expected increment ``mu = max(curve[j+1] - curve[j], 0)``,
-    the rate disturbance ``w_j = innov eps_j + a w_{j-1}`` (``w_0 = eps_0``) scaled by
-    ``sd_step[j]``, the noise ``sd_sigma[p] (mu / dt_j) w_j sd_step[j]`` plus the counting
-    noise ``sqrt(mu / base) eps_count`` (when ``eps_count`` has rows), and the path
+    Path ``p`` follows the curve ``c = curve[rows[p]]`` (a curve shared by repeated draws is
+    stored once: :func:`ikdsim.forecast.distinct_curves`).  Per step ``j``: the expected
+    increment ``mu = max(c[j+1] - c[j], 0)``, the rate disturbance
+    ``w_j = innov eps_j + a w_{j-1}`` (``w_0 = eps_0``) scaled by ``sd_step[j]``, the noise
+    ``sd_sigma[p] (mu / dt_j) w_j sd_step[j]`` plus the counting noise
+    ``sqrt(mu / base) eps_count`` (when ``eps_count`` has rows), and the path
     ``min(level0 + cumsum(max(mu + noise, 0)), 1)``: the arithmetic of the numpy form, in
     its order, in one pass without temporaries.
     """
-    n, m = curve.shape
+    n, m = out.shape
     counting = eps_count.shape[0] > 0
     for p in range(n):
+        c = curve[rows[p]]
         out[p, 0] = level0[p]
         w, total = 0.0, 0.0
         for j in range(m - 1):
-            d = curve[p, j + 1] - curve[p, j]
+            d = c[j + 1] - c[j]
             mu = 0.0 if d < 0.0 else d
             w = eps[p, j] if j == 0 else eps[p, j] * innov + a * w
             noise = sd_sigma[p] * (mu / dt[j]) * (w * sd_step[j])
