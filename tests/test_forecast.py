@@ -264,6 +264,11 @@ def test_student_t_proposal_equals_scipy(singular):
     x_ours = ours.rvs(400, np.random.default_rng(9))
     x_ref = ref.rvs(size=400, random_state=np.random.default_rng(9))
     np.testing.assert_allclose(x_ours, x_ref, rtol=1e-12, atol=1e-12)
+    # Bit for bit what the generator's multivariate_normal gives (its SVD factor kept).
+    r = np.random.default_rng(9)
+    chi = r.chisquare(5.0, size=400) / 5.0
+    by_numpy = loc + r.multivariate_normal(np.zeros(5), shape, size=400) / np.sqrt(chi)[:, None]
+    np.testing.assert_array_equal(x_ours, by_numpy)
     pts = np.vstack([x_ref, loc + 30.0 * rng.normal(size=(50, 5))])
     np.testing.assert_allclose(ours.logpdf(pts), ref.logpdf(pts), rtol=1e-10, atol=1e-9)
     with pytest.raises(ValueError):
