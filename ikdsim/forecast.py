@@ -283,9 +283,9 @@ class Forecast:
         return memo[float(target)]
 
     def _first_passage(self, target: float) -> TargetDate:
-        reached = self.observed[self.observed >= target]
-        if len(reached):
-            return TargetDate(target, np.empty(0), self.start, self.until, reached_on=reached.index[0])
+        reached = self.observed.to_numpy() >= target
+        if reached.any():
+            return TargetDate(target, np.empty(0), self.start, self.until, reached_on=self.observed.index[np.argmax(reached)])
         hit = self.paths >= target
         any_hit = hit.any(axis=1)
         j = np.argmax(hit, axis=1)
