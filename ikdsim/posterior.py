@@ -418,7 +418,11 @@ class StudentT:
         if self.factor is None:
             z = rng.multivariate_normal(np.zeros(d), self.shape, size=size)
         else:
-            z = np.zeros(d) + rng.standard_normal((size, d)) @ self.factor
+            from .kernels import standard_normals  # rng.standard_normal's numbers, compiled
+
+            normals = np.empty((size, d))
+            standard_normals(rng, normals)
+            z = np.zeros(d) + normals @ self.factor
         return self.loc + z / np.sqrt(x)[:, None]
 
     def logpdf(self, x: np.ndarray) -> np.ndarray:
