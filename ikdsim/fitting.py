@@ -150,7 +150,10 @@ def series_from_frame(observations: pd.DataFrame, region: str, *, start=ROLLOUT_
     -------
     SeriesData
     """
-    rows = observations[(observations["region_code"] == region)]
+    mine = observations["region_code"].to_numpy() == region
+    # A frame of one region's rows (split_by_region) is taken whole: a pandas row filter
+    # costs 0.4 ms, the comparison in numpy microseconds.
+    rows = observations if mine.all() else observations[mine]
     y = rows["share"].to_numpy(float)
     keep = ~rows["exclude"].to_numpy(bool) & np.isfinite(y)
     t = to_years(rows["date"].to_numpy()[keep], start) if keep.any() else np.empty(0)
@@ -652,7 +655,7 @@ def _assemble(data: SeriesData, model, candidates: tuple[str, ...], fits: dict[s
     _rewarn(best, labels)
     alternatives = None
     if defined:
-        keep = table.index[(table["weight"] >= MIN_WEIGHT) & (table["status"] != "failed")]
+        keep = table.index[(table["weight"].to_numpy() >= MIN_WEIGHT) & (table["status"].to_numpy() != "failed")]
         alternatives = {name: fits[name] for name in keep}
         if len(alternatives) > 1:
             why += f"; forecasts average {', '.join(alternatives)} by Akaike weight"

@@ -283,9 +283,9 @@ class Forecast:
         return memo[float(target)]
 
     def _first_passage(self, target: float) -> TargetDate:
-        reached = self.observed[self.observed >= target]
-        if len(reached):
-            return TargetDate(target, np.empty(0), self.start, self.until, reached_on=reached.index[0])
+        reached = self.observed.to_numpy() >= target
+        if reached.any():
+            return TargetDate(target, np.empty(0), self.start, self.until, reached_on=self.observed.index[np.argmax(reached)])
         hit = self.paths >= target
         any_hit = hit.any(axis=1)
         j = np.argmax(hit, axis=1)
@@ -481,42 +481,109 @@ def curves_from_draws(member_draws: list, t: np.ndarray, *, compiled: bool = Fal
         Grid times (years).
     compiled : bool
         Evaluate the built-in curve forms with :func:`ikdsim.kernels.anchored_curves`
-        (numba) instead of numpy: the same curves to 1e-12 relative (tested), 3 to 5 times
-        faster.  Only :func:`paths_from_draws` with ``compiled_curves`` (a batch table
-        that fits its regions itself) asks for it, in its compiled path rule, which
-        imports numba anyway; a report notebook replaying cached draws through a hook
-        stays in numpy (importing numba and compiling the first call costs it 0.75 s,
-        ``benchmarks/notebooks.py``), and so do the forecasts whose numbers it must equal.
+        (numba) instead of numpy (:func:`distinct_curves`): the same curves to 1e-12
+        relative (tested), 3 to 5 times faster.  Only :func:`paths_from_draws` with
+        ``compiled_curves`` (a batch table that fits its regions itself) asks for it, in
+        its compiled path rule, which imports numba anyway; a report notebook replaying
+        cached draws through a hook stays in numpy (importing numba and compiling the
+        first call costs it 0.75 s, ``benchmarks/notebooks.py``), and so do the forecasts
+        whose numbers it must equal.
 
     Returns
     -------
     curve : ndarray, shape (n_paths, m)
     sigma2 : ndarray, shape (n_paths, 1)
     """
+    if compiled:
+        curves, rows, sigma2 = distinct_curves(member_draws, t)
+        return curves[rows], sigma2
     curves, sigmas = [], []
     for member, draws in member_draws:
         k = len(member.model.param_names)
         theta = member.model.untransform(draws[:, :k])
         sigmas.append(np.exp(np.clip(draws[:, k], -30, 5))[:, None])
-        form = None
-        if compiled:
-            from .statespace import compiled_form
-
-            form = compiled_form(member.model)
-        if form is not None:
-            from .kernels import anchored_curves
-
-            out = np.empty((theta.shape[0], t.size))
-            anchored_curves(int(form), np.ascontiguousarray(theta, dtype=float), np.ascontiguousarray(t, dtype=float), out)
-            # A degenerate draw (the curve at its ceiling already at t = 0, say) is 0/0 in
-            # the compiled form, a limit in the log-scale numpy form: those rows in numpy.
-            bad = ~np.isfinite(out).all(axis=1)
-            if bad.any():
-                out[bad] = member.model.anchored(t, *(theta[bad, i : i + 1] for i in range(k)))
-            curves.append(out)
-        else:
-            curves.append(member.model.anchored(t, *(theta[:, i : i + 1] for i in range(k))))
+        curves.append(member.model.anchored(t, *(theta[:, i : i + 1] for i in range(k))))
     return np.vstack(curves), np.vstack(sigmas)
+
+
+def distinct_curves(member_draws: list, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The compiled curves of :func:`curves_from_draws`, each distinct draw's computed once.
+
+    Resampled importance draws repeat (about a third of a batch's 2,000 draws are copies
+    of another, measured on synthetic regencies) and so do a chain's; a curve costs 300
+    transcendental calls, an index nothing.  The curve parameters are untransformed for
+    all draws, as in :func:`curves_from_draws`, and the curve of each distinct row taken
+    from them: the numbers of ``anchored_curves`` on every draw, bit for bit (tested).
+    A built-in form is computed by :func:`ikdsim.kernels.anchored_curves`; any other in
+    numpy.
+
+    Parameters
+    ----------
+    member_draws : list of (FitResult, ndarray)
+        Each member fit with its draws on the unconstrained scale.
+    t : ndarray, shape (m,)
+        Grid times (years).
+
+    Returns
+    -------
+    curves : ndarray, shape (n_distinct, m)
+        One curve per distinct draw (per member).
+    rows : ndarray of int64, shape (n_paths,)
+        The row of ``curves`` of each draw, in the order of the members' draws.
+    sigma2 : ndarray, shape (n_paths, 1)
+        Overdispersion per draw.
+    """
+    from .kernels import anchored_curves
+    from .statespace import compiled_form
+
+    parts, rows, sigmas = [], [], []
+    count = 0
+    for member, draws in member_draws:
+        k = len(member.model.param_names)
+        theta = member.model.untransform(draws[:, :k])
+        sigmas.append(np.exp(np.clip(draws[:, k], -30, 5))[:, None])
+        first, inverse = _distinct_rows(np.asarray(draws, dtype=float))
+        parts.append((member, k, np.ascontiguousarray(theta[first], dtype=float)))
+        rows.append(count + inverse)
+        count += first.size
+    curves = np.empty((count, t.size))  # one array, no stacking: members write their rows
+    at = 0
+    for member, k, theta in parts:
+        out = curves[at : at + theta.shape[0]]
+        at += theta.shape[0]
+        form = compiled_form(member.model)
+        if form is None:
+            out[:] = member.model.anchored(t, *(theta[:, i : i + 1] for i in range(k)))
+            continue
+        anchored_curves(int(form), theta, np.ascontiguousarray(t, dtype=float), out)
+        # A degenerate draw (the curve at its ceiling already at t = 0, say) is 0/0 in the
+        # compiled form, a limit in the log-scale numpy form: those rows in numpy.
+        bad = ~np.isfinite(out).all(axis=1)
+        if bad.any():
+            out[bad] = member.model.anchored(t, *(theta[bad, i : i + 1] for i in range(k)))
+    return curves, np.concatenate(rows), np.vstack(sigmas)
+
+
+def _distinct_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of ``x`` (n, d): ``first`` (the index of one row of each group) and
+    ``inverse`` (each row's group), with ``x[first][inverse] == x``.
+
+    Rows are grouped when equal to their neighbour in a stable sort on the first column:
+    every repeat of a row is found unless rows with its first value but other values lie
+    between (then it is merely computed twice).  A sort of one column: a third of the
+    time of ``np.unique`` on whole rows.
+    """
+    n = x.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    order = np.argsort(x[:, 0], kind="stable")
+    ranked = x[order]
+    new = np.empty(n, dtype=bool)
+    new[0] = True
+    np.any(ranked[1:] != ranked[:-1], axis=1, out=new[1:])
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    return order[new], inverse
 
 
 def simulate_paths(
@@ -599,18 +666,26 @@ def paths_from_draws(fit: FitResult, t: np.ndarray, member_draws: list, rng: np.
     data = fit.data
     dt = np.diff(t)
     compiled = paths_hook is None and data.memory > 0 and dt.size >= 2
-    curve, sigma2 = curves_from_draws(member_draws, t, compiled=compiled and compiled_curves)
-    n_paths = curve.shape[0]
+    if compiled and compiled_curves:
+        curve, rows, sigma2 = distinct_curves(member_draws, t)
+    else:
+        curve, sigma2 = curves_from_draws(member_draws, t)
+        rows = np.arange(curve.shape[0], dtype=np.int64)
+    n_paths = rows.size
     if compiled:
-        from .kernels import build_paths
+        from .kernels import build_paths, standard_normals
 
         a, sd = ar1_terms(dt, data.memory)
-        eps = rng.standard_normal((n_paths, dt.size))
+        # The draws of rng.standard_normal((n_paths, dt.size)), compiled (3 times faster).
+        eps = np.empty((n_paths, dt.size))
+        standard_normals(rng, eps)
         counting = bool(np.isfinite(data.base) and data.base > 0)
-        eps_count = rng.standard_normal((n_paths, dt.size)) if counting else np.empty((0, dt.size))
+        eps_count = np.empty((n_paths if counting else 0, dt.size))
+        if counting:
+            standard_normals(rng, eps_count)
         paths = np.empty((n_paths, t.size))
-        build_paths(np.ascontiguousarray(curve), np.sqrt(sigma2[:, 0]), dt, float(a), float(np.sqrt(1.0 - a * a)), sd,
-                    eps, eps_count, float(data.base) if counting else 1.0, _start_levels(fit, t, n_paths, rng), paths)
+        build_paths(np.ascontiguousarray(curve), rows, np.sqrt(sigma2[:, 0]), dt, float(a), float(np.sqrt(1.0 - a * a)),
+                    sd, eps, eps_count, float(data.base) if counting else 1.0, _start_levels(fit, t, n_paths, rng), paths)
         return paths
     mu = np.clip(np.diff(curve, axis=1), 0.0, None)
     noise = np.sqrt(sigma2) * (mu / dt[None, :]) * rate_disturbance(dt, data.memory, n_paths, rng)

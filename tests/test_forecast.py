@@ -264,6 +264,11 @@ def test_student_t_proposal_equals_scipy(singular):
     x_ours = ours.rvs(400, np.random.default_rng(9))
     x_ref = ref.rvs(size=400, random_state=np.random.default_rng(9))
     np.testing.assert_allclose(x_ours, x_ref, rtol=1e-12, atol=1e-12)
+    # Bit for bit what the generator's multivariate_normal gives (its SVD factor kept).
+    r = np.random.default_rng(9)
+    chi = r.chisquare(5.0, size=400) / 5.0
+    by_numpy = loc + r.multivariate_normal(np.zeros(5), shape, size=400) / np.sqrt(chi)[:, None]
+    np.testing.assert_array_equal(x_ours, by_numpy)
     pts = np.vstack([x_ref, loc + 30.0 * rng.normal(size=(50, 5))])
     np.testing.assert_allclose(ours.logpdf(pts), ref.logpdf(pts), rtol=1e-10, atol=1e-9)
     with pytest.raises(ValueError):
@@ -300,3 +305,77 @@ def test_importance_rounds_stop_at_the_target_effective_sample_size(n):
     assert draws.ess >= target or rounds == posterior.ADAPT_ROUNDS + 1
     assert draws.z.shape == (n, fit.z.size) and draws.method == "importance"
     assert short  # this fit needs more than one round (3 or 4 here): the rule is exercised
+
+
+@pytest.mark.parametrize("shape", [(0, 7), (1, 1), (300, 41), (2000, 297)])
+def test_compiled_standard_normals_are_numpys_draws(shape):
+    # kernels.standard_normals fills the batch's process-noise arrays: the very numbers of
+    # rng.standard_normal(shape), and the generator left in the same state.
+    from ikdsim.kernels import standard_normals
+
+    for seed in ([0, 17], [3, 2_947_113_005]):
+        ref_rng, rng = np.random.default_rng(seed), np.random.default_rng(seed)
+        ref = ref_rng.standard_normal(shape)
+        out = np.empty(shape)
+        standard_normals(rng, out)
+        np.testing.assert_array_equal(out, ref)
+        assert rng.bit_generator.state == ref_rng.bit_generator.state
+        assert rng.standard_normal() == ref_rng.standard_normal()
+
+
+@pytest.mark.parametrize("name", ["logistic", "richards", "bass"])
+def test_distinct_curves_are_every_draws_compiled_curve(name):
+    # distinct_curves computes a repeated draw's curve once (resampled importance draws
+    # repeat): the curve of every draw, bit for bit, through its row index.
+    from ikdsim.fitting import bounded_model
+    from ikdsim.forecast import distinct_curves
+    from ikdsim.kernels import anchored_curves
+    from ikdsim.models import get_model
+    from ikdsim.statespace import compiled_form
+
+    model = bounded_model(get_model(name), 0.05)
+    k = len(model.param_names)
+    rng = np.random.default_rng(8)
+    t = np.concatenate((np.arange(2.7, 8.25, 7 / 365.25), [8.25]))
+
+    class Member:  # the only attribute distinct_curves reads
+        pass
+
+    members = []
+    for size in (400, 150):
+        member = Member()
+        member.model = model
+        pool = rng.normal(0.0, 1.5, size=(size // 2, k + 1))
+        members.append((member, pool[rng.integers(0, pool.shape[0], size=size)]))
+    curves, rows, sigma2 = distinct_curves(members, t)
+    z = np.vstack([d for _, d in members])
+    assert curves.shape[0] == sum(np.unique(d, axis=0).shape[0] for _, d in members) < z.shape[0]
+    ref = np.empty((z.shape[0], t.size))
+    theta = np.vstack([model.untransform(d[:, :k]) for _, d in members])
+    with np.errstate(all="ignore"):
+        anchored_curves(compiled_form(model), np.ascontiguousarray(theta), t, ref)
+        bad = ~np.isfinite(ref).all(axis=1)  # degenerate draws: the numpy form (its limit)
+        fallback = model.anchored(t, *(theta[bad, i : i + 1] for i in range(k)))
+    np.testing.assert_array_equal(curves[rows][~bad], ref[~bad])
+    np.testing.assert_allclose(curves[rows][bad], fallback, rtol=1e-15, atol=0.0)
+    np.testing.assert_array_equal(sigma2[:, 0], np.exp(np.clip(z[:, k], -30, 5)))
+
+
+def test_distinct_rows_groups_repeats_only():
+    from ikdsim.forecast import _distinct_rows
+
+    rng = np.random.default_rng(3)
+    pool = rng.normal(size=(40, 4))
+    x = pool[rng.integers(0, 40, size=500)]
+    first, inverse = _distinct_rows(x)
+    np.testing.assert_array_equal(x[first][inverse], x)
+    assert first.size == np.unique(x, axis=0).shape[0]  # every repeat found
+    # Rows sharing a first value with other rows, and rows with NaN: still x[first][inverse]
+    # == x, each distinct row kept apart (found repeats are a saving, not a promise).
+    pool[5:10, 0] = pool[4, 0]
+    pool[11, 1:] = np.nan
+    x = pool[rng.integers(0, 40, size=500)]
+    first, inverse = _distinct_rows(x)
+    np.testing.assert_array_equal(x[first][inverse], x)
+    assert np.unique(x, axis=0).shape[0] <= first.size < 500
+    assert _distinct_rows(np.empty((0, 3)))[0].size == 0

@@ -221,3 +221,34 @@ def test_filter_lanes_give_the_numbers_of_one_evaluation_at_a_time():
         alone = [curve_loglik(compiled_form(get_model(name)), theta[i : i + 1], s2[i : i + 1], owner[i : i + 1], stacked)[0]
                  for i in range(b)]
         np.testing.assert_array_equal(grouped, alone)
+
+
+def test_lean_hessian_equals_the_four_point_one():
+    # gradient_hessian(lean=True) (two points a pair, the Newton iterations' Hessian) against
+    # the four-point Hessian reported at the modes, and modes found either way.
+    from ikdsim import batchfit
+    from ikdsim.batchfit import gradient_hessian
+
+    series = _series("dukcapil", 10, seed=3)
+    base = get_model("richards")
+    prior = Prior.default(tuple(base.param_names) + ("sigma2",))
+    bms = [bounded_model(base, _ceiling_floor(s)) for s in series]
+    problem = BatchProblem.build(bms, series, [prior] * len(series))
+    starts = np.array([_starts(bm, s, prior)[0] for bm, s in zip(bms, series)])
+    modes = find_modes(problem, starts)
+    for z in (starts, modes.z):
+        f, g, h = gradient_hessian(problem, z)
+        f_lean, g_lean, h_lean = gradient_hessian(problem, z, lean=True)
+        np.testing.assert_array_equal(f_lean, f)
+        np.testing.assert_array_equal(g_lean, g)  # the same axis points
+        scale = np.abs(h).max(axis=(1, 2), keepdims=True)
+        np.testing.assert_allclose(h_lean / scale, h / scale, atol=1e-4)
+    lean = batchfit.LEAN_ITERATIONS
+    try:
+        batchfit.LEAN_ITERATIONS = not lean
+        other = find_modes(problem, starts)
+    finally:
+        batchfit.LEAN_ITERATIONS = lean
+    np.testing.assert_allclose(other.fun, modes.fun, rtol=1e-9)
+    sd = np.sqrt(np.diagonal(np.linalg.inv(modes.hess), axis1=1, axis2=2))
+    assert np.max(np.abs(other.z - modes.z) / sd) < 1e-2
