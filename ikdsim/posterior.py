@@ -273,6 +273,7 @@ def run_steps(steps: list, *, max_rows: int = 20000) -> list:
     """
     results: list = [None] * len(steps)
     pending: dict[int, tuple] = {}
+    problems: dict = {}  # the rounds' batch problems, by their fits (log_posterior_many)
 
     def advance(i, value, error=None):
         try:
@@ -289,13 +290,13 @@ def run_steps(steps: list, *, max_rows: int = 20000) -> list:
     while pending:
         order = list(pending)
         try:
-            values = log_posterior_many([pending[i] for i in order], max_rows=max_rows)
+            values = log_posterior_many([pending[i] for i in order], max_rows=max_rows, problems=problems)
             errors = [None] * len(order)
         except Exception:  # noqa: BLE001 - find the request at fault, evaluate the rest
             values, errors = [], []
             for i in order:
                 try:
-                    values.append(log_posterior_many([pending[i]], max_rows=max_rows)[0])
+                    values.append(log_posterior_many([pending[i]], max_rows=max_rows, problems=problems)[0])
                     errors.append(None)
                 except Exception as exc:  # noqa: BLE001
                     values.append(None)
@@ -305,7 +306,9 @@ def run_steps(steps: list, *, max_rows: int = 20000) -> list:
     return results
 
 
-def log_posterior_many(requests: list[tuple[FitResult, np.ndarray]], *, max_rows: int = 20000) -> list[np.ndarray]:
+def log_posterior_many(
+    requests: list[tuple[FitResult, np.ndarray]], *, max_rows: int = 20000, problems: dict | None = None
+) -> list[np.ndarray]:
     """Log posterior of points of many fits, evaluated together per model form.
 
     The density of :func:`log_posterior` (through the Kalman filter of
@@ -316,6 +319,10 @@ def log_posterior_many(requests: list[tuple[FitResult, np.ndarray]], *, max_rows
     requests : list of (FitResult, ndarray of shape (D_i, k_i + 1))
     max_rows : int
         Points per vectorised evaluation.
+    problems : dict, optional
+        A cache of batch problems by their fits, shared by calls with the same fits (the
+        rounds of :func:`run_steps`: an MCMC fallback asks for the same fit's density 800
+        times, alone once the other regions are done); the same numbers either way.
 
     Returns
     -------
@@ -337,7 +344,13 @@ def log_posterior_many(requests: list[tuple[FitResult, np.ndarray]], *, max_rows
         members = sorted({index[id(requests[r][0])] for r in reqs})
         local = {j: i for i, j in enumerate(members)}
         sel = [fits[j] for j in members]
-        problem = BatchProblem.build([f.model for f in sel], [f.data for f in sel], [f.prior for f in sel])
+        key = tuple(id(f) for f in sel)
+        if problems is not None and key in problems:
+            problem = problems[key][0]
+        else:
+            problem = BatchProblem.build([f.model for f in sel], [f.data for f in sel], [f.prior for f in sel])
+            if problems is not None:
+                problems[key] = (problem, sel)  # the fits held, so that their ids stay theirs
         z = np.concatenate([zs[r] for r in reqs])
         owner = np.concatenate([np.full(zs[r].shape[0], local[index[id(requests[r][0])]]) for r in reqs])
         total = np.empty(z.shape[0])

@@ -56,6 +56,8 @@ References
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,6 +94,14 @@ class StackedSeries:
     def n(self) -> np.ndarray:
         """Number of observations of each series."""
         return self.mask.sum(axis=1)
+
+    @functools.cached_property
+    def kernel_arrays(self) -> tuple:
+        """The arrays the compiled filter reads (:func:`_series_arrays`), formed once per
+        stack: every density evaluation of a stack (an optimiser's iteration, a round of
+        importance sampling or MCMC) reads the same ones.  The stack's arrays are not to be
+        changed in place once it has been evaluated."""
+        return _series_arrays(self)
 
     def subset(self, rows: np.ndarray) -> StackedSeries:
         """The series at ``rows`` (repeats allowed: one row per evaluation, say)."""
@@ -156,7 +166,7 @@ def filter_loglik(level: np.ndarray, rate: np.ndarray, stacked: StackedSeries, s
         np.ascontiguousarray(np.broadcast_to(level, shape + (n,)).reshape(flat)),
         np.ascontiguousarray(np.broadcast_to(np.asarray(rate, dtype=float), shape + (n,)).reshape(flat)),
         np.ascontiguousarray(np.broadcast_to(s2, shape).reshape(-1)),
-        *_series_arrays(stacked), per, VAR_FLOOR, LOG_2PI, out,
+        *stacked.kernel_arrays, per, VAR_FLOOR, LOG_2PI, out,
     )
     total = out.reshape(shape)
     return np.where(np.isfinite(total), total, -np.inf)
@@ -192,7 +202,7 @@ def curve_loglik(form: int, theta: np.ndarray, sigma2: np.ndarray, owner: np.nda
     kernels.curve_loglik(
         int(form), np.ascontiguousarray(theta, dtype=float), np.ascontiguousarray(sigma2, dtype=float),
         np.ascontiguousarray(owner, dtype=np.int64), np.ascontiguousarray(stacked.t, dtype=float),
-        *_series_arrays(stacked), VAR_FLOOR, LOG_2PI, out,
+        *stacked.kernel_arrays, VAR_FLOOR, LOG_2PI, out,
     )
     return np.where(np.isfinite(out), out, -np.inf)
 

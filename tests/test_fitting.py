@@ -236,7 +236,7 @@ def test_compare_equals_its_pandas_reference():
     # compare() computes in numpy; _compare_reference is the pandas form it replaced.
     from types import SimpleNamespace
 
-    from ikdsim.fitting import compare
+    from ikdsim.fitting import akaike_weights, compare
 
     rng = np.random.default_rng(0)
     for trial in range(300):
@@ -250,6 +250,8 @@ def test_compare_equals_its_pandas_reference():
             status = "failed" if rng.random() < 0.15 else "ok"
             fits[str(name)] = SimpleNamespace(df_model=k, loglik=ll, aic=aic, aicc=aicc, bic=aic + 1.0, status=status)
         pd.testing.assert_frame_equal(compare(fits), _compare_reference(fits))
+        # The weight column alone (a province's model choice): the same Series, bit for bit.
+        pd.testing.assert_series_equal(akaike_weights(fits), compare(fits)["weight"], check_exact=True)
 
 
 def _delta_cov(fun, z: np.ndarray, cov_z: np.ndarray) -> np.ndarray:

@@ -117,6 +117,26 @@ def test_draws_density_equals_the_dense_reference(kaltim_fits):
     together = log_posterior_many(requests, max_rows=37)
     for (f, z), values in zip(requests, together):
         np.testing.assert_array_equal(values, log_posterior(f, z))
+    # With a cache of batch problems (run_steps' rounds): the same numbers, the problem of
+    # the same fits built once and reused, the kernels' series arrays formed once a stack.
+    problems: dict = {}
+    first = log_posterior_many(requests, max_rows=37, problems=problems)
+    cached = {key: entry[0] for key, entry in problems.items()}
+    again = log_posterior_many(requests, max_rows=37, problems=problems)
+    assert {key: entry[0] for key, entry in problems.items()} == cached and len(cached) >= 2
+    for a, b, c in zip(together, first, again):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+
+
+def test_kernel_arrays_are_the_series_arrays_formed_once(kaltim_fits):
+    from ikdsim.statespace import StackedSeries, _series_arrays
+
+    stacked = StackedSeries.from_series([f.data for f in kaltim_fits.values() if f.data.n])
+    arrays = stacked.kernel_arrays
+    assert stacked.kernel_arrays is arrays  # cached on the stack
+    for a, b in zip(arrays, _series_arrays(stacked), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("name", ["logistic", "gompertz", "richards", "bass"])
