@@ -36,6 +36,9 @@ def main() -> None:
         summary["miss_above_p90"] = float((scores["truth"] > scores["p90"]).mean())
         summary["miss_below_p10"] = float((scores["truth"] < scores["p10"]).mean())
         rows[pattern] = summary
+        failed = scores[scores["p50"].isna()]
+        for r in failed.head(5).itertuples():
+            print(f"{pattern}: {r.region_code} has no forecast: {r.message}")
     table = pd.DataFrame(rows).T
     pd.set_option("display.width", 200)
     print(table.to_string(float_format=lambda x: f"{x:.3f}"))

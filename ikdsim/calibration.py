@@ -9,7 +9,10 @@ after its last observation contain the true share.  Well-calibrated intervals co
 
 Output schema of :func:`calibrate` (one row per regency): ``region_code``, ``status``,
 ``model``, ``true_model``, ``n_obs``, ``last_obs`` (date), ``truth``, ``p025``, ``p10``,
-``p50``, ``p90``, ``p975``, ``in80``, ``in95`` (bool).
+``p50``, ``p90``, ``p975``, ``in80``, ``in95`` (bool), ``message`` (why a regency has
+no forecast: its fit or forecast failed; "" otherwise).  A regency that fails is a row
+without percentiles, never an exception: :func:`coverage_summary` counts the regencies
+forecast beside those drawn.
 """
 
 from __future__ import annotations
@@ -87,16 +90,24 @@ def calibrate(
             "n_obs": 0 if f is None else f.nobs,
             "last_obs": last.get(code, pd.NaT),
             "truth": float(truth[i]),
+            "message": "" if f is None or f.status != "failed" else f.message,
         }
         if f is not None and f.status != "failed":
-            fc = forecast(f, until=when[i] + pd.Timedelta(days=7), n_paths=n_paths, seed=seed, method=method)
-            q = np.quantile(fc.at([when[i]])[:, 0], [0.025, 0.1, 0.5, 0.9, 0.975])
-            row.update(dict(zip(["p025", "p10", "p50", "p90", "p975"], q)))
+            try:
+                fc = forecast(f, until=when[i] + pd.Timedelta(days=7), n_paths=n_paths, seed=seed, method=method)
+            except Exception as exc:  # noqa: BLE001 - one regency failing never stops the run
+                row.update(status="failed", message=f"forecast failed: {exc}")
+            else:
+                q = np.quantile(fc.at([when[i]])[:, 0], [0.025, 0.1, 0.5, 0.9, 0.975])
+                row.update(dict(zip(["p025", "p10", "p50", "p90", "p975"], q)))
         rows.append(row)
     out = pd.DataFrame(rows)
+    for col in ("p025", "p10", "p50", "p90", "p975"):
+        if col not in out:
+            out[col] = np.nan
     out["in80"] = (out["p10"] <= out["truth"]) & (out["truth"] <= out["p90"])
     out["in95"] = (out["p025"] <= out["truth"]) & (out["truth"] <= out["p975"])
-    return out
+    return out[[c for c in out.columns if c != "message"] + ["message"]]
 
 
 def coverage_summary(scores: pd.DataFrame) -> pd.Series:

@@ -114,6 +114,49 @@ ESS_TARGET = 0.25
 #: 100 to 200 draws failed them and went to MCMC, 1 of the 106 wanting 200 to 500).
 MIN_PROPOSALS = 1000
 
+#: Largest variance, on the unconstrained scale, of the Laplace covariance the samplers
+#: start from (importance proposals, MCMC walkers, Laplace draws).  Where the information
+#: matrix at a mode is near singular, the fit clamps its eigenvalues (1e-8), which gives a
+#: variance of 1e8 along the flat direction: every importance proposal then lands where the
+#: curve is undefined (a synthetic regency, a logistic member whose optimiser stopped short
+#: with its inflection years ahead: no finite density in 1,240 proposals, and the forecast
+#: failed).  A standard deviation of 5 on these scales (logits and logs of the curve's
+#: parameters) already spans the whole plausible range; the importance weights, or MCMC,
+#: then find the posterior within it.  Covariances within the cap are used as they are,
+#: so no other draw changes.
+SAMPLER_VAR_CAP = 25.0
+
+
+class NoFiniteDensity(ValueError):
+    """No importance proposal has a finite posterior density."""
+
+
+def sampler_cov(cov: np.ndarray) -> np.ndarray:
+    """The Laplace covariance the samplers use: eigenvalues capped at :data:`SAMPLER_VAR_CAP`.
+
+    Parameters
+    ----------
+    cov : ndarray, shape (d, d)
+        A fit's covariance on the unconstrained scale (symmetric).
+
+    Returns
+    -------
+    ndarray
+        ``cov`` itself when its largest eigenvalue is within the cap; else the matrix with
+        the same eigenvectors and its eigenvalues capped.
+
+    Examples
+    --------
+    >>> sampler_cov(np.diag([1.0, 1e8])).diagonal().tolist()
+    [1.0, 25.0]
+    """
+    cov = np.asarray(cov, dtype=float)
+    evals, evecs = np.linalg.eigh(cov)
+    if evals.size == 0 or evals[-1] <= SAMPLER_VAR_CAP:
+        return cov
+    capped = (evecs * np.minimum(evals, SAMPLER_VAR_CAP)) @ evecs.T
+    return 0.5 * (capped + capped.T)
+
 
 @dataclass(frozen=True)
 class PosteriorDraws:
@@ -239,16 +282,22 @@ def draw_steps(fit: FitResult, n: int, rng: np.random.Generator, *, method: str 
     cov = np.asarray(fit.cov_z, dtype=float)
     if not np.all(np.isfinite(cov)) or not np.all(np.isfinite(fit.z)):
         raise ValueError(f"{fit.region_code}: the fit has no usable covariance ({fit.message})")
+    cov = sampler_cov(cov)
     if method == "laplace" or fit.status == "province_curve" or fit.data.n == 0:
         z = rng.multivariate_normal(fit.z, cov, size=n, method="eigh")
         return PosteriorDraws(z=z, method="laplace", ess=float(n), pareto_k=np.nan)
     if method not in ("auto", "importance", "mcmc"):
         raise ValueError(f"unknown method {method!r}: use 'auto', 'importance', 'mcmc' or 'laplace'")
     if method == "mcmc" or (method == "auto" and fit.data.n < MCMC_BELOW_NOBS):
-        return (yield from _mcmc_steps(fit, n, rng))
-    draws = yield from _importance_steps(fit, n, rng, cov)
+        return (yield from _mcmc_steps(fit, n, rng, cov))
+    try:
+        draws = yield from _importance_steps(fit, n, rng, cov)
+    except NoFiniteDensity:
+        if method != "auto":
+            raise
+        return (yield from _mcmc_steps(fit, n, rng, cov))  # walkers need only one finite start
     if method == "auto" and (draws.ess < ESS_MIN * n or not draws.pareto_k <= PARETO_K_MAX):
-        return (yield from _mcmc_steps(fit, n, rng))
+        return (yield from _mcmc_steps(fit, n, rng, cov))
     return draws
 
 
@@ -476,7 +525,7 @@ def _importance_steps(fit: FitResult, n: int, rng: np.random.Generator, cov: np.
         logw = np.concatenate(lps) - mixture
         logw = np.where(np.isfinite(logw), logw, -np.inf)
         if not np.isfinite(logw).any():
-            raise ValueError(f"{fit.region_code}: no proposal has a finite posterior density")
+            raise NoFiniteDensity(f"{fit.region_code}: no proposal has a finite posterior density")
         w = np.exp(logw - logw.max())
         w /= w.sum()
         ess = float(1.0 / np.sum(w**2))
@@ -490,7 +539,7 @@ def _importance_steps(fit: FitResult, n: int, rng: np.random.Generator, cov: np.
     return PosteriorDraws(z=z[idx], method="importance", ess=ess, pareto_k=_pareto_k(w))
 
 
-def _mcmc_steps(fit: FitResult, n: int, rng: np.random.Generator):
+def _mcmc_steps(fit: FitResult, n: int, rng: np.random.Generator, cov: np.ndarray | None = None):
     """Posterior draws by the affine-invariant ensemble sampler (Goodman and Weare 2010).
 
     The stretch move with ``a = 2`` on two complementary halves of the ensemble, as emcee's
@@ -507,7 +556,8 @@ def _mcmc_steps(fit: FitResult, n: int, rng: np.random.Generator):
     ndim = fit.z.size
     walkers = max(MCMC_WALKERS_PER_DIM * ndim, 16)
     walkers += walkers % 2
-    chol = np.linalg.cholesky(fit.cov_z + 1e-10 * np.eye(ndim))
+    cov = sampler_cov(fit.cov_z) if cov is None else cov
+    chol = np.linalg.cholesky(cov + 1e-10 * np.eye(ndim))
     x = fit.z + MCMC_START_SCALE * rng.standard_normal((walkers, ndim)) @ chol.T
     lp = yield (fit, x)
     half = walkers // 2

@@ -379,3 +379,64 @@ def test_distinct_rows_groups_repeats_only():
     np.testing.assert_array_equal(x[first][inverse], x)
     assert np.unique(x, axis=0).shape[0] <= first.size < 500
     assert _distinct_rows(np.empty((0, 3)))[0].size == 0
+
+
+def test_sampler_cov_caps_only_flat_directions():
+    from ikdsim.posterior import SAMPLER_VAR_CAP, sampler_cov
+
+    rng = np.random.default_rng(3)
+    q, _ = np.linalg.qr(rng.normal(size=(4, 4)))
+    sane = (q * np.array([0.01, 0.2, 1.0, 4.0])) @ q.T
+    assert sampler_cov(sane) is sane  # within the cap: the very matrix, so no draw changes
+    flat = (q * np.array([3e-4, 0.05, 0.2, 1e8])) @ q.T  # a clamped near-singular information
+    capped = sampler_cov(flat)
+    # (the 1e8 eigenvalue's rounding, 1e-8, reaches the small ones)
+    np.testing.assert_allclose(np.linalg.eigvalsh(capped), [3e-4, 0.05, 0.2, SAMPLER_VAR_CAP], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(capped @ q[:, :3], flat @ q[:, :3], atol=1e-6)  # other directions kept
+
+
+def test_fit_with_a_near_singular_information_matrix_still_gets_draws(monkeypatch):
+    # A member whose optimiser stopped short on a flat direction: the fit clamps the
+    # information's eigenvalue, a variance of 1e8 along it.  On a synthetic regency (17.74
+    # of calibration.py --regions 400 --seed 2, dukcapil) every proposal from that
+    # covariance fell where the density is not finite and the forecast raised.  The
+    # samplers now start from the capped covariance, and an importance failure under
+    # "auto" falls back to MCMC.
+    import dataclasses
+
+    from ikdsim import posterior
+    from ikdsim.fitting import fit_model, series_from_frame
+    from ikdsim.synthetic import national_table
+
+    table = national_table(3, pattern="dukcapil", seed=5)
+    code = table.truths["region_code"].iloc[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_model(series_from_frame(table.observations, code), "logistic")
+    evals, evecs = np.linalg.eigh(fit.cov_z)
+    evals[-1] = 1e8
+    broken = dataclasses.replace(fit, cov_z=(evecs * evals) @ evecs.T)
+
+    def importance(cov):
+        return posterior.run_one(posterior._importance_steps(broken, 300, np.random.default_rng(0), cov))
+
+    raw, capped = importance(np.asarray(broken.cov_z)), importance(posterior.sampler_cov(broken.cov_z))
+    assert raw.ess < 20 and capped.ess > 3 * raw.ess  # raw: a handful of proposals near the posterior
+    for method in ("auto", "importance", "mcmc"):
+        draws = posterior.run_one(posterior.draw_steps(broken, 300, np.random.default_rng(0), method=method))
+        assert draws.z.shape == (300, fit.z.size)
+        assert np.isfinite(posterior.log_posterior_many([(broken, draws.z)])[0]).all()
+    from ikdsim.forecast import forecast
+
+    paths = forecast(broken, until="2027-12-31", n_paths=300, seed=0).paths
+    assert np.isfinite(paths).all() and (np.diff(paths, axis=1) >= 0).all()
+
+    # No finite proposal at all: "auto" goes on to MCMC, "importance" says why it cannot.
+    def none_finite(fit, n, rng, cov):
+        raise posterior.NoFiniteDensity(f"{fit.region_code}: no proposal has a finite posterior density")
+        yield  # a generator, as the real one
+
+    monkeypatch.setattr(posterior, "_importance_steps", none_finite)
+    assert posterior.run_one(posterior.draw_steps(broken, 300, np.random.default_rng(0))).method == "mcmc"
+    with pytest.raises(posterior.NoFiniteDensity, match="no proposal has a finite"):
+        posterior.run_one(posterior.draw_steps(broken, 300, np.random.default_rng(0), method="importance"))
