@@ -275,12 +275,8 @@ def test_student_t_proposal_equals_scipy(singular):
         StudentT.build(loc, -shape - np.eye(5), 5.0)
 
 
-@pytest.mark.parametrize("n", [100, 600, 1500])
-def test_importance_rounds_stop_at_the_target_effective_sample_size(n):
-    # Adaptive importance sampling draws max(OVERSAMPLE * n, MIN_PROPOSALS) proposals a
-    # round, goes on while the pooled effective sample size is below ESS_TARGET times that,
-    # and stops at the first round that reaches it (or after the last round).
-    from ikdsim import posterior
+def synthetic_fit(model: str):
+    """One model fitted alone to a synthetic regency's 15-day reports (61 figures)."""
     from ikdsim.fitting import fit_model, series_from_frame
     from ikdsim.synthetic import national_table
 
@@ -288,7 +284,17 @@ def test_importance_rounds_stop_at_the_target_effective_sample_size(n):
     code = table.truths["region_code"].iloc[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = fit_model(series_from_frame(table.observations, code), "richards")
+        return fit_model(series_from_frame(table.observations, code), model)
+
+
+@pytest.mark.parametrize("n", [100, 600, 1500])
+def test_importance_rounds_stop_at_the_target_effective_sample_size(n):
+    # Adaptive importance sampling draws max(OVERSAMPLE * n, MIN_PROPOSALS) proposals a
+    # round, goes on while the pooled effective sample size is below ESS_TARGET times that,
+    # and stops at the first round that reaches it (or after the last round).
+    from ikdsim import posterior
+
+    fit = synthetic_fit("richards")
     m = max(posterior.OVERSAMPLE * n, posterior.MIN_PROPOSALS)
     target = posterior.ESS_TARGET * m
     gen = posterior._importance_steps(fit, n, np.random.default_rng(n), np.asarray(fit.cov_z))
@@ -405,14 +411,8 @@ def test_fit_with_a_near_singular_information_matrix_still_gets_draws(monkeypatc
     import dataclasses
 
     from ikdsim import posterior
-    from ikdsim.fitting import fit_model, series_from_frame
-    from ikdsim.synthetic import national_table
 
-    table = national_table(3, pattern="dukcapil", seed=5)
-    code = table.truths["region_code"].iloc[0]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = fit_model(series_from_frame(table.observations, code), "logistic")
+    fit = synthetic_fit("logistic")
     evals, evecs = np.linalg.eigh(fit.cov_z)
     evals[-1] = 1e8
     broken = dataclasses.replace(fit, cov_z=(evecs * evals) @ evecs.T)
