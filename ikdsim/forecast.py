@@ -470,8 +470,14 @@ def member_draw_steps(fit: FitResult, n_paths: int, rng: np.random.Generator, *,
     return out
 
 
-def curves_from_draws(member_draws: list, t: np.ndarray, *, compiled: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def curves_from_draws(member_draws: list, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Anchored curves on the grid ``t`` and overdispersion, from :func:`member_draw_steps`.
+
+    In numpy: what a report notebook replays, and the numbers the batch's summary must
+    equal.  A batch table that fits its regions itself computes them compiled instead
+    (:func:`distinct_curves`, used by :func:`paths_from_draws` with ``compiled_curves``):
+    the same curves to 1e-12 relative (tested), 3 to 5 times faster; a notebook does not
+    (importing numba and compiling the first call costs it 0.75 s, ``benchmarks/notebooks.py``).
 
     Parameters
     ----------
@@ -479,31 +485,29 @@ def curves_from_draws(member_draws: list, t: np.ndarray, *, compiled: bool = Fal
         Each member fit with its draws on the unconstrained scale.
     t : ndarray, shape (m,)
         Grid times (years).
-    compiled : bool
-        Evaluate the built-in curve forms with :func:`ikdsim.kernels.anchored_curves`
-        (numba) instead of numpy (:func:`distinct_curves`): the same curves to 1e-12
-        relative (tested), 3 to 5 times faster.  Only :func:`paths_from_draws` with
-        ``compiled_curves`` (a batch table that fits its regions itself) asks for it, in
-        its compiled path rule, which imports numba anyway; a report notebook replaying
-        cached draws through a hook stays in numpy (importing numba and compiling the
-        first call costs it 0.75 s, ``benchmarks/notebooks.py``), and so do the forecasts
-        whose numbers it must equal.
 
     Returns
     -------
     curve : ndarray, shape (n_paths, m)
     sigma2 : ndarray, shape (n_paths, 1)
     """
-    if compiled:
-        curves, rows, sigma2 = distinct_curves(member_draws, t)
-        return curves[rows], sigma2
     curves, sigmas = [], []
     for member, draws in member_draws:
-        k = len(member.model.param_names)
-        theta = member.model.untransform(draws[:, :k])
-        sigmas.append(np.exp(np.clip(draws[:, k], -30, 5))[:, None])
-        curves.append(member.model.anchored(t, *(theta[:, i : i + 1] for i in range(k))))
+        theta, sigma2 = _member_params(member, draws)
+        sigmas.append(sigma2)
+        curves.append(_numpy_curves(member, theta, t))
     return np.vstack(curves), np.vstack(sigmas)
+
+
+def _member_params(member: FitResult, draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A member's draws as curve parameters (natural scale) and overdispersion, (n, 1)."""
+    k = len(member.model.param_names)
+    return member.model.untransform(draws[:, :k]), np.exp(np.clip(draws[:, k], -30, 5))[:, None]
+
+
+def _numpy_curves(member: FitResult, theta: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """The member's anchored curves on ``t`` in numpy, one row per row of ``theta``."""
+    return member.model.anchored(t, *(theta[:, i : i + 1] for i in range(theta.shape[1])))
 
 
 def distinct_curves(member_draws: list, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -539,28 +543,27 @@ def distinct_curves(member_draws: list, t: np.ndarray) -> tuple[np.ndarray, np.n
     parts, rows, sigmas = [], [], []
     count = 0
     for member, draws in member_draws:
-        k = len(member.model.param_names)
-        theta = member.model.untransform(draws[:, :k])
-        sigmas.append(np.exp(np.clip(draws[:, k], -30, 5))[:, None])
+        theta, sigma2 = _member_params(member, draws)
+        sigmas.append(sigma2)
         first, inverse = _distinct_rows(np.asarray(draws, dtype=float))
-        parts.append((member, k, np.ascontiguousarray(theta[first], dtype=float)))
+        parts.append((member, np.ascontiguousarray(theta[first], dtype=float)))
         rows.append(count + inverse)
         count += first.size
     curves = np.empty((count, t.size))  # one array, no stacking: members write their rows
     at = 0
-    for member, k, theta in parts:
+    for member, theta in parts:
         out = curves[at : at + theta.shape[0]]
         at += theta.shape[0]
         form = compiled_form(member.model)
         if form is None:
-            out[:] = member.model.anchored(t, *(theta[:, i : i + 1] for i in range(k)))
+            out[:] = _numpy_curves(member, theta, t)
             continue
         anchored_curves(int(form), theta, np.ascontiguousarray(t, dtype=float), out)
         # A degenerate draw (the curve at its ceiling already at t = 0, say) is 0/0 in the
         # compiled form, a limit in the log-scale numpy form: those rows in numpy.
         bad = ~np.isfinite(out).all(axis=1)
         if bad.any():
-            out[bad] = member.model.anchored(t, *(theta[bad, i : i + 1] for i in range(k)))
+            out[bad] = _numpy_curves(member, theta[bad], t)
     return curves, np.concatenate(rows), np.vstack(sigmas)
 
 

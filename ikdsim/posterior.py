@@ -539,7 +539,7 @@ def _importance_steps(fit: FitResult, n: int, rng: np.random.Generator, cov: np.
     return PosteriorDraws(z=z[idx], method="importance", ess=ess, pareto_k=_pareto_k(w))
 
 
-def _mcmc_steps(fit: FitResult, n: int, rng: np.random.Generator, cov: np.ndarray | None = None):
+def _mcmc_steps(fit: FitResult, n: int, rng: np.random.Generator, cov: np.ndarray):
     """Posterior draws by the affine-invariant ensemble sampler (Goodman and Weare 2010).
 
     The stretch move with ``a = 2`` on two complementary halves of the ensemble, as emcee's
@@ -556,8 +556,7 @@ def _mcmc_steps(fit: FitResult, n: int, rng: np.random.Generator, cov: np.ndarra
     ndim = fit.z.size
     walkers = max(MCMC_WALKERS_PER_DIM * ndim, 16)
     walkers += walkers % 2
-    cov = sampler_cov(fit.cov_z) if cov is None else cov
-    chol = np.linalg.cholesky(cov + 1e-10 * np.eye(ndim))
+    chol = np.linalg.cholesky(cov + 1e-10 * np.eye(ndim))  # cov: the sampler_cov of draw_steps
     x = fit.z + MCMC_START_SCALE * rng.standard_normal((walkers, ndim)) @ chol.T
     lp = yield (fit, x)
     half = walkers // 2

@@ -222,10 +222,11 @@ def test_compiled_paths_equal_the_numpy_rule(kaltim_fits, code):
 
 @pytest.mark.parametrize("name", ["logistic", "gompertz", "richards", "bass"])
 def test_compiled_curves_from_draws_equal_the_numpy_curves(name):
-    # curves_from_draws(compiled=True) (the batch's path rule) against the numpy forms the
-    # notebooks replay, on a forecast grid far past the data and over wide parameter ranges.
+    # distinct_curves (the batch's compiled path rule), expanded to every draw, against the
+    # numpy forms the notebooks replay, on a forecast grid far past the data and over wide
+    # parameter ranges.
     from ikdsim.fitting import bounded_model
-    from ikdsim.forecast import curves_from_draws
+    from ikdsim.forecast import curves_from_draws, distinct_curves
     from ikdsim.models import get_model
 
     model = bounded_model(get_model(name), 0.05)
@@ -233,7 +234,7 @@ def test_compiled_curves_from_draws_equal_the_numpy_curves(name):
     rng = np.random.default_rng(21)
     z = rng.normal(0.0, 2.5, size=(3000, k + 1))
 
-    class Member:  # the only attribute curves_from_draws reads
+    class Member:  # the only attribute curves_from_draws and distinct_curves read
         pass
 
     member = Member()
@@ -241,7 +242,8 @@ def test_compiled_curves_from_draws_equal_the_numpy_curves(name):
     t = np.concatenate((np.arange(2.7, 8.25, 7 / 365.25), [8.25]))
     with np.errstate(all="ignore"):
         ref, s_ref = curves_from_draws([(member, z)], t)
-        fast, s_fast = curves_from_draws([(member, z)], t, compiled=True)
+        distinct, rows, s_fast = distinct_curves([(member, z)], t)
+        fast = distinct[rows]
     assert np.all(np.isfinite(ref)) and np.ptp(ref) > 0.5
     np.testing.assert_allclose(fast, ref, rtol=1e-12, atol=1e-15)
     np.testing.assert_array_equal(s_fast, s_ref)
