@@ -27,7 +27,9 @@ Model choice
 With ``model="auto"`` every candidate (:data:`ikdsim.models.CANDIDATES`) is fitted and
 compared by AICc, with Akaike weights (Burnham and Anderson 2002); with few points AICc's
 penalty makes the simpler model win, and where AICc is undefined (observations <= k + 1)
-the model chosen for the region's province is used.
+the model chosen for the region's province is used.  After pooling each model's
+likelihood is that of its own pilot covariance (see step 3 below), the density the
+model's forecasts draw from.
 
 Partial pooling (sparse regencies)
 ----------------------------------
@@ -45,9 +47,12 @@ A regency with zero to two usable figures cannot identify three or four paramete
    REML's correction), and the ceiling is not pooled (:data:`POOL_CEILING`: its unit
    estimates are modes on a ridge, biased towards the last observed share with variances
    that vanish there) and keeps the weakly informative default;
-3. every unit is refitted with that prior.  A regency with few figures gets a curve whose
-   shape comes from its province and whose level comes from its own figures, and an
-   uncertainty as wide as the regencies of the province differ (status ``sparse``);
+3. every unit is refitted with that prior, its increments weighed by its stage-1 curve
+   (the covariance evaluated on that pilot curve and held fixed: generalised least
+   squares, :data:`VARIANCE_ON_PILOT`, :func:`with_pilot`).  A regency with few figures
+   gets a curve whose shape comes from its province and whose level comes from its own
+   figures, and an uncertainty as wide as the regencies of the province differ (status
+   ``sparse``);
 4. a regency with no usable figure gets the province series' curve, with the between-unit
    spread added to the province fit's own uncertainty (status ``province_curve``).
 
@@ -59,6 +64,9 @@ References
    applications. *JASA* 78, 47-55.
 .. [3] Meade, N. and Islam, T. (2006). Modelling and forecasting the diffusion of
    innovation: a 25-year review. *Int. J. Forecasting* 22, 519-545.
+.. [4] Carroll, R. J. and Ruppert, D. (1988). *Transformation and Weighting in
+   Regression*. Chapman and Hall, ch. 2-3 (generalised least squares with estimated
+   weights against normal-theory maximum likelihood when the variance follows the mean).
 """
 
 from __future__ import annotations
@@ -124,6 +132,17 @@ PRIOR_START_BELOW_NOBS = 20
 
 #: Model used where no comparison is possible and no province choice exists.
 FALLBACK_MODEL = "bass"
+
+#: Final fits evaluate the covariance of the increments on a pilot fit's curve
+#: (:func:`with_pilot`; the pilot is stage 1's fit with the default prior, or, without
+#: pooling, a first fit with the same prior): generalised least squares with estimated
+#: weights, the covariance fixed, instead of the normal-theory likelihood whose covariance
+#: moves with the curve (see :mod:`ikdsim.likelihood`, "Variance on a pilot curve").
+#: Measured on synthetic 15-day reports whose campaigns and lulls are log-normal (the
+#: synthetic truth), the normal-theory posterior of the next year's expected growth held
+#: the truth within its 80% interval 63% of the time (150 logistic regencies, seed 4),
+#: with the variance on the pilot 76%; on reports with Gaussian disturbances, 77% and 75%.
+VARIANCE_ON_PILOT = True
 
 
 class FitWarning(UserWarning):
@@ -694,7 +713,11 @@ def _choose(
     def refit(name):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FitWarning)
-            return fit_model(data, name, prior=prior_for(name), **labels)
+            pilot = fit_model(data, name, prior=prior_for(name), **labels)
+            gls = with_pilot(data, pilot)
+            if gls is data:
+                return pilot
+            return fit_models([gls], name, priors=[prior_for(name)], labels=[labels], previous=[pilot.z])[0]
 
     fits = {name: refit(name) for name in _needed_models(data, model, candidates, fallback)}
     return _assemble(data, model, candidates, fits, fallback, labels, refit)
@@ -932,6 +955,21 @@ def _mode_of(fit_: FitResult | None) -> np.ndarray | None:
     return None if fit_ is None or fit_.status == "failed" else fit_.z
 
 
+def with_pilot(data: SeriesData, pilot: FitResult | None) -> SeriesData:
+    """``data`` with its covariance evaluated on a pilot fit's curve (:data:`VARIANCE_ON_PILOT`).
+
+    Unchanged when there is no usable pilot (none, failed, or a curve that is not finite at
+    the observations) or when :data:`VARIANCE_ON_PILOT` is off.
+    """
+    if not VARIANCE_ON_PILOT or pilot is None or pilot.status == "failed" or data.n == 0:
+        return data
+    theta = pilot.curve_params
+    level, rate = pilot.model.anchored(data.t, *theta), pilot.model.rate(data.t, *theta)
+    if not (np.all(np.isfinite(level)) and np.all(np.isfinite(rate))):
+        return data
+    return data.with_variance_curve(level, rate)
+
+
 def fit_provinces(
     observations: pd.DataFrame,
     provinces: Iterable[str],
@@ -1028,8 +1066,8 @@ def fit_provinces(
                 wanted[c] = _needed_models(series[c], model, models, group_model[p])
     stage3: dict[str, dict[str, FitResult | Exception]] = {c: {} for c in wanted}
     for m in dict.fromkeys(m for need in wanted.values() for m in need):
-        done = _fit_batch([(c, series[c], priors[owner[c]][m], labels[c], _mode_of(stage1.get(c, {}).get(m)))
-                           for c, need in wanted.items() if m in need], m)
+        done = _fit_batch([(c, with_pilot(series[c], stage1.get(c, {}).get(m)), priors[owner[c]][m], labels[c],
+                            _mode_of(stage1.get(c, {}).get(m))) for c, need in wanted.items() if m in need], m)
         for c, f in done.items():
             stage3[c][m] = f
     results: dict[str, FitResult] = {}
@@ -1041,7 +1079,8 @@ def fit_provinces(
                 raise bad[0]
 
             def refit(name, c=c, p=p):
-                return _fit_batch([(c, series[c], priors[p].get(name), labels[c], None)], name)[c]
+                pilot = stage1.get(c, {}).get(name)
+                return _fit_batch([(c, with_pilot(series[c], pilot), priors[p].get(name), labels[c], _mode_of(pilot))], name)[c]
 
             results[c] = _assemble(series[c], model, models, dict(fits), group_model[p], labels[c], refit)
         except Exception as exc:  # noqa: BLE001 - one unit failing never stops the province

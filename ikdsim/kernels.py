@@ -120,7 +120,7 @@ def anchored_rate(form, theta, t, level, rate):  # pragma: no cover - compiled
 
 @njit(cache=True, error_model="numpy")
 def filter_lanes(level, rate, s2, lanes, y, round_var, date_third, n, base, tau, inv_delta, rho, a_unit, var_int, c_dx,
-                 w_xx, floor, log_2pi, state, out):  # pragma: no cover - compiled
+                 w_xx, var_mu, var_rate, has_var, floor, log_2pi, state, out):  # pragma: no cover - compiled
     """Log-likelihoods of ``lanes`` evaluations of one series by the Kalman filter of
     :mod:`ikdsim.statespace`, written to ``out[:lanes]``.
 
@@ -131,6 +131,8 @@ def filter_lanes(level, rate, s2, lanes, y, round_var, date_third, n, base, tau,
     Several evaluations go side by side (each with the same arithmetic in the same order
     as alone): the recursion is one long chain of dependent operations, and the chains of
     several evaluations overlap in the processor.  ``state`` is scratch, shape (8, >= lanes).
+    With ``has_var`` the variance terms take the series' variance curve (``var_mu``,
+    ``var_rate``: a pilot fit's increments and rates) instead of the evaluation's own.
     The log-determinant is the log of a running product (one log per ten or so figures,
     not one per figure); a variance outside [1e-100, 1e100] (or not finite) is logged at
     once, and the product is logged before it leaves [1e-200, 1e200]: no overflow.
@@ -149,13 +151,16 @@ def filter_lanes(level, rate, s2, lanes, y, round_var, date_third, n, base, tau,
     for i in range(n):
         r = rho[i]
         for j in range(lanes):
-            prev_l = level[j, i - 1] if i > 0 else 0.0
-            mu_pos = max(level[j, i] - prev_l, 0.0)
+            if has_var:
+                mu_pos, rate_v = var_mu[i], var_rate[i]
+            else:
+                prev_l = level[j, i - 1] if i > 0 else 0.0
+                mu_pos, rate_v = max(level[j, i] - prev_l, 0.0), rate[j, i]
             scale = state[0, j] * (mu_pos * inv_delta[i])
             a = scale * a_unit[i]
             w_dd = scale * scale * var_int[i] + (mu_pos * inv_base + floor)
             w_dx = scale * c_dx[i]
-            meas = round_var[i] + rate[j, i] * rate[j, i] * date_third[i]
+            meas = round_var[i] + rate_v * rate_v * date_third[i]
             m_d, m_x, p_dd, p_dx, p_xx = state[1, j], state[2, j], state[3, j], state[4, j], state[5, j]
             a_pxx = a * p_xx
             pd_dd = p_dd + a * (p_dx + p_dx + a_pxx) + w_dd
@@ -187,7 +192,7 @@ def filter_lanes(level, rate, s2, lanes, y, round_var, date_third, n, base, tau,
 
 @njit(cache=True, error_model="numpy")
 def level_loglik(level, rate, s2, y, round_var, date_half, n_obs, base, memory, delta, rho, a_unit, var_int, c_dx,
-                 w_xx, per, floor, log_2pi, out):  # pragma: no cover - compiled
+                 w_xx, var_mu, var_rate, has_var, per, floor, log_2pi, out):  # pragma: no cover - compiled
     """:func:`filter_lanes` for every row of given curves; row ``b`` is series ``b // per``."""
     state = np.empty((8, LANES))
     b, rows = 0, level.shape[0]
@@ -196,13 +201,13 @@ def level_loglik(level, rate, s2, y, round_var, date_half, n_obs, base, memory, 
         lanes = min(LANES, rows - b, (s + 1) * per - b)
         filter_lanes(level[b : b + lanes], rate[b : b + lanes], s2[b : b + lanes], lanes, y[s], round_var[s],
                      date_half[s], n_obs[s], base[s], memory[s], delta[s], rho[s], a_unit[s], var_int[s], c_dx[s],
-                     w_xx[s], floor, log_2pi, state, out[b : b + lanes])
+                     w_xx[s], var_mu[s], var_rate[s], has_var[s], floor, log_2pi, state, out[b : b + lanes])
         b += lanes
 
 
 @njit(cache=True, error_model="numpy")
 def curve_loglik(form, theta, s2, owner, t, y, round_var, date_half, n_obs, base, memory, delta, rho, a_unit, var_int,
-                 c_dx, w_xx, floor, log_2pi, out):  # pragma: no cover - compiled
+                 c_dx, w_xx, var_mu, var_rate, has_var, floor, log_2pi, out):  # pragma: no cover - compiled
     """:func:`filter_lanes` for many parameter sets, the curve evaluated on the way.
 
     Row ``b`` has curve parameters ``theta[b]`` (the model's own scale) and overdispersion
@@ -225,7 +230,8 @@ def curve_loglik(form, theta, s2, owner, t, y, round_var, date_half, n_obs, base
         for j in range(lanes):
             anchored_rate(form, theta[b + j], t[s, :n], level[j], rate[j])
         filter_lanes(level, rate, s2[b : b + lanes], lanes, y[s], round_var[s], date_half[s], n, base[s], memory[s],
-                     delta[s], rho[s], a_unit[s], var_int[s], c_dx[s], w_xx[s], floor, log_2pi, state, out[b : b + lanes])
+                     delta[s], rho[s], a_unit[s], var_int[s], c_dx[s], w_xx[s], var_mu[s], var_rate[s], has_var[s], floor,
+                     log_2pi, state, out[b : b + lanes])
         b += lanes
 
 

@@ -36,6 +36,28 @@ increments; it is exact enough on the scale of thousands of activations, and unl
 negative binomial it accepts the small *decreases* that rounded figures produce (PPU:
 20,229 in January 2025, "14%" ≈ 19,700 in April 2025).
 
+Variance on a pilot curve
+-------------------------
+The covariance above follows the curve: :math:`\\mu_i` and :math:`\\lambda_i` are the
+curve's own.  Maximising that normal-theory likelihood uses the *size* of the residuals as
+information about the curve, besides their mean, which is right only if the increments are
+Gaussian.  Campaigns and lulls are not: a campaign multiplies the rate for weeks, the
+increments are skewed, and large positive residuals come with the periods of fast growth.
+The fit then reads the bursts as evidence on the curve's shape and its posterior is too
+narrow.  Measured on synthetic 15-day reports whose rate is multiplied by a log-normal
+factor (:mod:`ikdsim.synthetic`, standard deviation 0.3 on the log scale, 30-day memory),
+the 80% interval of the next year's expected growth held the truth 63 to 69% of the time;
+with Gaussian disturbances of the same variance, 77%.
+
+So the final fits (:mod:`ikdsim.fitting`) evaluate the covariance on a *pilot* curve, a
+first fit's, and hold it fixed while the curve moves (``SeriesData.var_mu`` and
+``var_rate``, :meth:`SeriesData.with_variance_curve`): generalised least squares with
+estimated weights, whose estimating equations stay unbiased whatever the shape of the
+disturbances, as long as their variance is right (Carroll and Ruppert 1988 [4]_, ch. 2-3).
+The overdispersion :math:`\\sigma^2` is still estimated, as the scale of that fixed
+covariance.  On the same log-normal reports the interval held the truth 76 to 80%, and the
+forecasts' 80% interval of the share a year ahead 82 to 83% (:mod:`ikdsim.calibration`).
+
 References
 ----------
 .. [1] Cameron, A. C. and Trivedi, P. K. (2013). *Regression Analysis of Count Data*,
@@ -45,11 +67,13 @@ References
 .. [2] Durbin, J. and Koopman, S. J. (2012). *Time Series Analysis by State Space
    Methods*, 2nd ed., ch. 2 (local level with measurement error; tridiagonal covariance
    of first differences).
+.. [4] Carroll, R. J. and Ruppert, D. (1988). *Transformation and Weighting in
+   Regression*. Chapman and Hall.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from .timeaxis import DAYS_PER_YEAR
@@ -89,6 +113,12 @@ class SeriesData:
     q : ndarray, shape (n, n)
         The rate-memory matrix of the intervals between observations
         (:func:`rate_memory_matrix`); computed from ``t`` and ``memory`` when not given.
+    var_mu, var_rate : ndarray, shape (n,), or None
+        The *variance curve*: expected increments (clipped at zero) and rates of a pilot
+        fit at ``t``.  When set, the covariance of the increments is evaluated on them
+        instead of on the curve being evaluated (generalised least squares with estimated
+        weights; see the module docstring and :meth:`with_variance_curve`).  None: the
+        covariance follows the evaluated curve (the normal-theory likelihood).
     """
 
     t: np.ndarray
@@ -98,6 +128,8 @@ class SeriesData:
     base: float
     memory: float = RATE_MEMORY_DAYS / DAYS_PER_YEAR
     q: np.ndarray | None = None
+    var_mu: np.ndarray | None = None
+    var_rate: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.q is None:
@@ -108,6 +140,34 @@ class SeriesData:
     def n(self) -> int:
         """Number of observations (= number of increments, counting the one from zero)."""
         return int(self.t.size)
+
+    @property
+    def has_variance_curve(self) -> bool:
+        """True when the covariance is evaluated on a fixed pilot curve (``var_mu``)."""
+        return self.var_mu is not None
+
+    def with_variance_curve(self, level: np.ndarray, rate: np.ndarray) -> SeriesData:
+        """These observations with the covariance evaluated on a pilot curve.
+
+        Parameters
+        ----------
+        level, rate : ndarray, shape (n,)
+            The pilot fit's anchored curve and its derivative at ``t``.
+
+        Returns
+        -------
+        SeriesData
+            The same data; ``var_mu`` the pilot's increments (clipped at zero) and
+            ``var_rate`` its rates.
+        """
+        level = np.asarray(level, dtype=float)
+        rate = np.asarray(rate, dtype=float)
+        if level.shape != self.t.shape or rate.shape != self.t.shape:
+            raise ValueError(f"the variance curve needs {self.n} points, got {level.shape} and {rate.shape}")
+        if not (np.all(np.isfinite(level)) and np.all(np.isfinite(rate))):
+            raise ValueError("the variance curve must be finite")
+        mu = np.maximum(np.diff(level, prepend=0.0), 0.0)
+        return replace(self, var_mu=mu, var_rate=rate)
 
 
 def rate_memory_matrix(edges: np.ndarray, memory: float) -> np.ndarray:
@@ -176,7 +236,8 @@ def increment_moments(
     rate : ndarray, shape like ``level``
         :math:`F'(t_i)` (used for the date-uncertainty part of the measurement error).
     data : SeriesData
-        The observations.
+        The observations.  With a variance curve (``data.var_mu``), the covariance is
+        evaluated on it: ``level`` then sets the mean only and ``rate`` is not used.
     sigma2 : float or ndarray, shape (D,)
         Overdispersion :math:`\sigma^2` (years).
 
@@ -191,7 +252,11 @@ def increment_moments(
     rate = np.asarray(rate, dtype=float)
     zero = np.zeros(level.shape[:-1] + (1,))
     mu = level - np.concatenate((zero, level[..., :-1]), axis=-1)
-    mu_pos = np.maximum(mu, 0.0)
+    if data.has_variance_curve:  # the covariance on the pilot curve, the same for every row
+        mu_pos = np.broadcast_to(data.var_mu, mu.shape)
+        rate = np.broadcast_to(data.var_rate, mu.shape)
+    else:
+        mu_pos = np.maximum(mu, 0.0)
     lam = mu_pos / np.maximum(np.diff(data.t, prepend=0.0), 1e-9)
     s2 = np.asarray(sigma2, dtype=float)[..., None, None]
     cov = s2 * lam[..., :, None] * lam[..., None, :] * data.q

@@ -36,7 +36,9 @@ cumulative departure of the true share from the curve:
 with :math:`s_i = \\sigma\\lambda_i` (:math:`\\lambda_i` the mean rate over the interval),
 counting noise :math:`c_i` of variance :math:`\\mu_i/N` (plus the likelihood's variance
 floor) and the measurement error :math:`e_i` of each figure, :math:`D_0 = 0`,
-:math:`x_0 \\sim N(0, v)`.  The likelihood of :math:`y_1..y_n` equals that of the
+:math:`x_0 \\sim N(0, v)`.  A series with a variance curve (a pilot fit's, see
+:mod:`ikdsim.likelihood`) takes :math:`\\lambda_i`, :math:`\\mu_i` and the rate in the
+date error from it instead of from the curve evaluated.  The likelihood of :math:`y_1..y_n` equals that of the
 increments (the map between them is unit triangular), so :func:`filter_loglik` returns the
 same number as :func:`ikdsim.likelihood.loglik`, to rounding (tested).
 
@@ -80,6 +82,11 @@ class StackedSeries:
         Wajib-KTP bases (NaN: unknown, no counting term).
     memory : ndarray, shape (S,)
         Correlation times of the rate disturbance (years, > 0).
+    var_mu, var_rate : ndarray, shape (S, n)
+        Each series' variance curve (:class:`ikdsim.likelihood.SeriesData`), zero where it
+        has none or is padded.
+    has_var : ndarray of bool, shape (S,)
+        True for a series whose covariance is evaluated on its variance curve.
     """
 
     t: np.ndarray
@@ -89,6 +96,9 @@ class StackedSeries:
     mask: np.ndarray
     base: np.ndarray
     memory: np.ndarray
+    var_mu: np.ndarray
+    var_rate: np.ndarray
+    has_var: np.ndarray
 
     @property
     def n(self) -> np.ndarray:
@@ -107,7 +117,8 @@ class StackedSeries:
         """The series at ``rows`` (repeats allowed: one row per evaluation, say)."""
         return StackedSeries(
             t=self.t[rows], y=self.y[rows], round_var=self.round_var[rows], date_half=self.date_half[rows],
-            mask=self.mask[rows], base=self.base[rows], memory=self.memory[rows],
+            mask=self.mask[rows], base=self.base[rows], memory=self.memory[rows], var_mu=self.var_mu[rows],
+            var_rate=self.var_rate[rows], has_var=self.has_var[rows],
         )
 
     @classmethod
@@ -119,7 +130,9 @@ class StackedSeries:
         shape = (len(series), width)
         t, y = np.zeros(shape), np.zeros(shape)
         rv, dh = np.zeros(shape), np.zeros(shape)
+        var_mu, var_rate = np.zeros(shape), np.zeros(shape)
         mask = np.zeros(shape, dtype=bool)
+        has_var = np.zeros(len(series), dtype=bool)
         for i, s in enumerate(series):
             if s.n == 0:
                 raise ValueError("cannot stack a series without observations")
@@ -127,11 +140,15 @@ class StackedSeries:
             t[i, s.n :] = s.t[-1]
             rv[i, : s.n], dh[i, : s.n] = s.round_var, s.date_half
             mask[i, : s.n] = True
+            if s.has_variance_curve:
+                var_mu[i, : s.n], var_rate[i, : s.n] = s.var_mu, s.var_rate
+                has_var[i] = True
         base = np.array([s.base for s in series], dtype=float)
         memory = np.array([s.memory for s in series], dtype=float)
         if np.any(memory <= 0):
             raise ValueError("the state-space form needs a positive rate memory")
-        return cls(t=t, y=y, round_var=rv, date_half=dh, mask=mask, base=base, memory=memory)
+        return cls(t=t, y=y, round_var=rv, date_half=dh, mask=mask, base=base, memory=memory, var_mu=var_mu,
+                   var_rate=var_rate, has_var=has_var)
 
 
 def filter_loglik(level: np.ndarray, rate: np.ndarray, stacked: StackedSeries, sigma2) -> np.ndarray:
@@ -209,11 +226,13 @@ def curve_loglik(form: int, theta: np.ndarray, sigma2: np.ndarray, owner: np.nda
 
 def _series_arrays(stacked: StackedSeries) -> tuple:
     """The arrays the kernels read: y, round_var, ``date_half**2 / 3``, observation counts,
-    base, memory, then :func:`transition_terms`."""
+    base, memory, then :func:`transition_terms`, then the variance curves (``var_mu``,
+    ``var_rate``, ``has_var``)."""
     c = lambda a: np.ascontiguousarray(a, dtype=float)  # noqa: E731
     date_third = np.asarray(stacked.date_half, dtype=float) ** 2 / 3.0
     return (c(stacked.y), c(stacked.round_var), c(date_third), np.ascontiguousarray(stacked.n, dtype=np.int64),
-            c(stacked.base), c(stacked.memory), *transition_terms(stacked))
+            c(stacked.base), c(stacked.memory), *transition_terms(stacked), c(stacked.var_mu), c(stacked.var_rate),
+            np.ascontiguousarray(stacked.has_var, dtype=np.bool_))
 
 
 def transition_terms(stacked: StackedSeries) -> tuple[np.ndarray, ...]:

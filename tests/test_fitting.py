@@ -305,3 +305,58 @@ def test_prior_scale_estimates_equal_the_finite_difference_delta_method(kaltim_f
             np.testing.assert_allclose([var[n] for n in names], ref, rtol=1e-13, atol=0)
             checked += 1
     assert checked >= 10
+
+
+def test_final_fits_take_their_covariance_from_the_stage_one_curve(monkeypatch):
+    """Pooled fits weigh the increments by the default-prior fit's curve (generalised least squares)."""
+    tab = national_table(6, pattern="dukcapil", seed=3, provinces=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fits = fitting.fit_all(tab.observations, regions=tab.regions, model="logistic")
+        for code in tab.truths["region_code"]:
+            data = fits[code].data
+            assert data.has_variance_curve
+            plain = fitting.series_from_frame(tab.observations, code)
+            pilot = fitting.fit_models([plain], "logistic")[0]  # stage 1: the default prior
+            theta = pilot.curve_params
+            np.testing.assert_allclose(data.var_mu, np.maximum(np.diff(pilot.model.anchored(plain.t, *theta), prepend=0.0), 0.0),
+                                       rtol=1e-6, atol=1e-12)
+            np.testing.assert_allclose(data.var_rate, pilot.model.rate(plain.t, *theta), rtol=1e-6)
+        single = fitting.fit(tab.observations, tab.truths["region_code"].iloc[0], model="logistic", pool=False)
+        assert single.data.has_variance_curve
+        monkeypatch.setattr(fitting, "VARIANCE_ON_PILOT", False)
+        off = fitting.fit_all(tab.observations, regions=tab.regions, model="logistic")
+    assert not any(f.data.has_variance_curve for f in off.values())
+
+
+def test_variance_on_the_pilot_curve_keeps_intervals_honest_under_lognormal_campaigns(monkeypatch):
+    """The reason for :data:`ikdsim.fitting.VARIANCE_ON_PILOT`, measured.
+
+    The synthetic truth's campaigns and lulls multiply the adoption rate by a log-normal
+    factor; the normal-theory likelihood reads their bursts as information about the curve.
+    Over 240 logistic regencies reported every 15 days, the 80% posterior interval of the
+    next year's expected growth held the truth 69% of the time with the normal-theory
+    likelihood and 80% with the covariance on the pilot curve (seed 1; seed 2: 72% and 83%).
+    """
+    from ikdsim.forecast import curves_from_draws, member_draw_steps, region_rng
+    from ikdsim.posterior import run_one
+
+    tab = national_table(240, pattern="dukcapil", seed=1, provinces=4, prior=TruthPrior(model_probs={"logistic": 1.0}))
+    coverage = {}
+    for flag in (False, True):
+        monkeypatch.setattr(fitting, "VARIANCE_ON_PILOT", flag)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fits = fitting.fit_all(tab.observations, regions=tab.regions, model="logistic")
+        inside = []
+        for i, code in enumerate(tab.truths["region_code"]):
+            f = fits[code]
+            t = float(f.data.t[-1]) + np.array([0.0, 1.0])
+            curve, _ = curves_from_draws(run_one(member_draw_steps(f, 400, region_rng(1, code))), t)
+            truth = tab.truths["params"].iloc[i]
+            true_growth = np.diff(f.model.anchored(t, *[truth[n] for n in f.model.param_names]))[0]
+            lo, hi = np.quantile(curve[:, 1] - curve[:, 0], [0.1, 0.9])
+            inside.append(lo <= true_growth <= hi)
+        coverage[flag] = float(np.mean(inside))
+    assert coverage[True] >= 0.74, coverage
+    assert coverage[True] - coverage[False] >= 0.06, coverage

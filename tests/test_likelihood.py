@@ -89,3 +89,31 @@ def test_decrease_between_rounded_figures_has_finite_likelihood():
     data = SeriesData(t, np.array([0.1434, 0.14]), np.array([0.0, 0.01**2 / 3]), np.zeros(2), 140_750.0)
     level = np.array([0.143, 0.1432])
     assert np.isfinite(loglik(level, np.array([0.05, 0.05]), data, 0.01))
+
+
+def test_a_variance_curve_fixes_the_covariance_and_leaves_the_mean_to_the_curve():
+    data = _data(round_half=0.002, date_half=15 / 365.25)
+    pilot_level, pilot_rate = 0.05 * data.t**1.5, 0.075 * data.t**0.5
+    gls = data.with_variance_curve(pilot_level, pilot_rate)
+    assert gls.has_variance_curve and not data.has_variance_curve
+    np.testing.assert_allclose(gls.var_mu, np.diff(pilot_level, prepend=0.0))
+    # The covariance is the normal-theory one of the pilot curve, whatever curve is evaluated.
+    _, pilot_cov = increment_moments(pilot_level, pilot_rate, data, 0.02)
+    for scale in (0.5, 1.0, 2.0):
+        level, rate = scale * 0.052 * data.t**1.45, scale * 0.052 * 1.45 * data.t**0.45
+        mu, cov = increment_moments(level, rate, gls, 0.02)
+        np.testing.assert_allclose(cov, pilot_cov, rtol=1e-12)
+        np.testing.assert_allclose(mu, np.diff(level, prepend=0.0))
+        ref = stats.multivariate_normal(mean=mu, cov=pilot_cov).logpdf(np.diff(data.y, prepend=0.0))
+        assert loglik(level, rate, gls, 0.02) == pytest.approx(ref, rel=1e-9)
+        assert loglik_batch(level[None], rate[None], gls, np.array([0.02]))[0] == pytest.approx(ref, rel=1e-9)
+        if scale != 1.0:  # without one, the covariance follows the curve
+            assert not np.allclose(increment_moments(level, rate, data, 0.02)[1], pilot_cov)
+
+
+def test_a_variance_curve_must_fit_the_series():
+    data = _data()
+    with pytest.raises(ValueError, match="6 points"):
+        data.with_variance_curve(np.zeros(5), np.zeros(5))
+    with pytest.raises(ValueError, match="finite"):
+        data.with_variance_curve(np.full(6, np.nan), np.zeros(6))

@@ -272,3 +272,32 @@ def test_lean_hessian_equals_the_four_point_one():
     np.testing.assert_allclose(other.fun, modes.fun, rtol=1e-9)
     sd = np.sqrt(np.diagonal(np.linalg.inv(modes.hess), axis1=1, axis2=2))
     assert np.max(np.abs(other.z - modes.z) / sd) < 1e-2
+
+
+def test_filter_equals_dense_with_a_variance_curve():
+    """Series whose covariance is on a pilot curve, stacked with series without one."""
+    series = _series("dukcapil", 8, seed=3)
+    pilot = get_model("logistic")
+    series = [s.with_variance_curve(pilot.anchored(s.t, 0.4, 1.3, 3.0), pilot.rate(s.t, 0.4, 1.3, 3.0)) if i % 2 else s
+              for i, s in enumerate(series)]
+    stacked = StackedSeries.from_series(series)
+    assert stacked.has_var.tolist() == [bool(i % 2) for i in range(len(series))]
+    model = get_model("gompertz")
+    rng = np.random.default_rng(2)
+    shape = (len(series), 3, 1)
+    k, r, t0 = rng.uniform(0.2, 0.9, shape), rng.uniform(0.3, 3.0, shape), rng.uniform(0.0, 5.0, shape)
+    s2 = np.exp(rng.uniform(-7, -2, shape[:2]))
+    t = stacked.t[:, None, :]
+    fast = filter_loglik(model.anchored(t, k, r, t0), model.rate(t, k, r, t0), stacked, s2)
+    for i, s in enumerate(series):
+        for p in range(3):
+            args = (k[i, p, 0], r[i, p, 0], t0[i, p, 0])
+            dense = loglik(model.anchored(s.t, *args), model.rate(s.t, *args), s, s2[i, p])
+            assert fast[i, p] == pytest.approx(dense, rel=1e-6, abs=1e-7)
+    # Through the compiled curve too, on a subset with repeats.
+    from ikdsim.statespace import compiled_form, curve_loglik
+
+    owner = np.array([0, 1, 1, 3])
+    theta = np.column_stack([k[owner, 0, 0], r[owner, 0, 0], t0[owner, 0, 0]])
+    ref = [loglik(model.anchored(series[o].t, *th), model.rate(series[o].t, *th), series[o], s2[o, 0]) for o, th in zip(owner, theta)]
+    np.testing.assert_allclose(curve_loglik(compiled_form(model), theta, s2[owner, 0], owner, stacked), ref, rtol=1e-8)
