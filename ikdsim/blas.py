@@ -1,6 +1,6 @@
 """One BLAS thread for ikdsim's arithmetic.
 
-ikdsim's matrix products are small: a few thousand sample paths by a few hundred weekly
+ikdsim's matrix products are small: a few thousand sample paths by a few hundred fortnightly
 steps (a scenario's activations up to a date, its team-days), importance weights times a
 handful of parameters.  numpy's OpenBLAS splits even those over every core, and on a
 machine whose other cores are busy (``ikdsim run`` runs a notebook per core; any shared

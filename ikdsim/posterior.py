@@ -107,6 +107,12 @@ MCMC_START_SCALE = 2.0
 ADAPT_ROUNDS = 3
 ESS_TARGET = 0.25
 
+#: Further rounds, after ``ADAPT_ROUNDS``, while the draws would fail the diagnostics that
+#: send a member to MCMC (an effective sample size below ``ESS_MIN`` times the draws
+#: wanted, or a Pareto k above ``PARETO_K_MAX``): MCMC costs about 40,000 density
+#: evaluations, a round 1,000 to 2,000.
+RESCUE_ROUNDS = 3
+
 #: Fewest proposals per round, however few draws a member of a model average needs: the
 #: paths are shared among the members by Akaike weight, so a minor member may want only
 #: 100 draws, and the effective sample size and Pareto k of 200 proposals are too noisy to
@@ -505,13 +511,16 @@ def _importance_steps(fit: FitResult, n: int, rng: np.random.Generator, cov: np.
     weighted by the posterior over the equal mixture of the rounds' proposals (the
     deterministic-mixture weights of Veach and Guibas 1995, Owen and Zhou 2000), and the
     next proposal moves to their weighted moments.  Rounds stop once the effective sample
-    size of all the draws reaches ``ESS_TARGET * m``; the ``n`` draws are resampled from all.
+    size of all the draws reaches ``ESS_TARGET * m`` with a Pareto k within
+    ``PARETO_K_MAX``; after ``ADAPT_ROUNDS`` adaptations, up to ``RESCUE_ROUNDS`` more run
+    while the draws would fail :func:`draw_steps`' diagnostics.  The ``n`` draws are
+    resampled from all.
     """
     m = max(OVERSAMPLE * n, MIN_PROPOSALS)
     loc, shape = np.asarray(fit.z, float), cov * PROPOSAL_SCALE**2
     proposals, zs, lps = [], [], []
     log_q = []  # log_q[i][j]: log density of proposal i at round j's draws
-    for round_ in range(ADAPT_ROUNDS + 1):
+    for round_ in range(ADAPT_ROUNDS + 1 + RESCUE_ROUNDS):
         proposals.append(StudentT.build(loc, shape, PROPOSAL_DF))
         zs.append(proposals[-1].rvs(m, rng))
         lps.append((yield (fit, zs[-1])))
@@ -529,14 +538,19 @@ def _importance_steps(fit: FitResult, n: int, rng: np.random.Generator, cov: np.
         w = np.exp(logw - logw.max())
         w /= w.sum()
         ess = float(1.0 / np.sum(w**2))
-        if ess >= ESS_TARGET * m or round_ == ADAPT_ROUNDS:
+        k = None  # the Pareto k of these weights, once computed
+        if round_ == ADAPT_ROUNDS + RESCUE_ROUNDS:
             break
+        if ess >= (ESS_TARGET * m if round_ < ADAPT_ROUNDS else ESS_MIN * n):
+            k = _pareto_k(w)
+            if k <= PARETO_K_MAX:
+                break  # the target reached (or, in a rescue round, the diagnostics of draw_steps passed)
         # Adapt: move the proposal to the weighted moments of the draws so far.
         loc = w @ z
         dev = z - loc
         shape = (dev * w[:, None]).T @ dev * PROPOSAL_SCALE**2 + 1e-9 * np.eye(z.shape[1])
     idx = rng.choice(z.shape[0], size=n, replace=True, p=w)
-    return PosteriorDraws(z=z[idx], method="importance", ess=ess, pareto_k=_pareto_k(w))
+    return PosteriorDraws(z=z[idx], method="importance", ess=ess, pareto_k=_pareto_k(w) if k is None else k)
 
 
 def _mcmc_steps(fit: FitResult, n: int, rng: np.random.Generator, cov: np.ndarray):
