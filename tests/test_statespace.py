@@ -26,23 +26,29 @@ def _series(pattern: str, n: int, seed: int):
     return [s for s in out if s.n]
 
 
-@pytest.mark.parametrize("pattern", ["news", "dukcapil"])
-def test_filter_equals_dense_likelihood(pattern):
-    series = _series(pattern, 12, seed=5)
+def _assert_filter_equals_dense(series, sets: int, seed: int, log_s2=(-7, -1)):
+    """Random Gompertz parameter sets per series: the filter's log-likelihoods against the
+    dense reference; returns the stack and the sets (k, r, t0, s2)."""
     stacked = StackedSeries.from_series(series)  # different lengths: padding must not count
     model = get_model("gompertz")
-    rng = np.random.default_rng(1)
-    shape = (len(series), 4, 1)
+    rng = np.random.default_rng(seed)
+    shape = (len(series), sets, 1)
     k, r, t0 = rng.uniform(0.2, 0.9, shape), rng.uniform(0.3, 3.0, shape), rng.uniform(0.0, 5.0, shape)
-    s2 = np.exp(rng.uniform(-7, -1, shape[:2]))
+    s2 = np.exp(rng.uniform(*log_s2, shape[:2]))
     t = stacked.t[:, None, :]
     fast = filter_loglik(model.anchored(t, k, r, t0), model.rate(t, k, r, t0), stacked, s2)
     for i, s in enumerate(series):
-        for p in range(4):
+        for p in range(sets):
             args = (k[i, p, 0], r[i, p, 0], t0[i, p, 0])
             dense = loglik(model.anchored(s.t, *args), model.rate(s.t, *args), s, s2[i, p])
             # rel 1e-6: some random parameter sets are absurd (log-likelihood near -1e9)
             assert fast[i, p] == pytest.approx(dense, rel=1e-6, abs=1e-7)
+    return stacked, (k, r, t0, s2)
+
+
+@pytest.mark.parametrize("pattern", ["news", "dukcapil"])
+def test_filter_equals_dense_likelihood(pattern):
+    _assert_filter_equals_dense(_series(pattern, 12, seed=5), 4, seed=1)
 
 
 def test_filter_equals_dense_on_shipped_data(kaltim_obs):
@@ -280,23 +286,12 @@ def test_filter_equals_dense_with_a_variance_curve():
     pilot = get_model("logistic")
     series = [s.with_variance_curve(pilot.anchored(s.t, 0.4, 1.3, 3.0), pilot.rate(s.t, 0.4, 1.3, 3.0)) if i % 2 else s
               for i, s in enumerate(series)]
-    stacked = StackedSeries.from_series(series)
+    stacked, (k, r, t0, s2) = _assert_filter_equals_dense(series, 3, seed=2, log_s2=(-7, -2))
     assert stacked.has_var.tolist() == [bool(i % 2) for i in range(len(series))]
-    model = get_model("gompertz")
-    rng = np.random.default_rng(2)
-    shape = (len(series), 3, 1)
-    k, r, t0 = rng.uniform(0.2, 0.9, shape), rng.uniform(0.3, 3.0, shape), rng.uniform(0.0, 5.0, shape)
-    s2 = np.exp(rng.uniform(-7, -2, shape[:2]))
-    t = stacked.t[:, None, :]
-    fast = filter_loglik(model.anchored(t, k, r, t0), model.rate(t, k, r, t0), stacked, s2)
-    for i, s in enumerate(series):
-        for p in range(3):
-            args = (k[i, p, 0], r[i, p, 0], t0[i, p, 0])
-            dense = loglik(model.anchored(s.t, *args), model.rate(s.t, *args), s, s2[i, p])
-            assert fast[i, p] == pytest.approx(dense, rel=1e-6, abs=1e-7)
     # Through the compiled curve too, on a subset with repeats.
     from ikdsim.statespace import compiled_form, curve_loglik
 
+    model = get_model("gompertz")
     owner = np.array([0, 1, 1, 3])
     theta = np.column_stack([k[owner, 0, 0], r[owner, 0, 0], t0[owner, 0, 0]])
     ref = [loglik(model.anchored(series[o].t, *th), model.rate(series[o].t, *th), series[o], s2[o, 0]) for o, th in zip(owner, theta)]
