@@ -1,7 +1,7 @@
 """One BLAS thread for ikdsim's arithmetic.
 
-ikdsim's matrix products are small: a few thousand sample paths by a few hundred fortnightly
-steps (a scenario's activations up to a date, its team-days), importance weights times a
+ikdsim's matrix products are small: a few thousand sample paths by one or two hundred
+grid steps (a scenario's activations up to a date, its team-days), importance weights times a
 handful of parameters.  numpy's OpenBLAS splits even those over every core, and on a
 machine whose other cores are busy (``ikdsim run`` runs a notebook per core; any shared
 server) each split waits for a core: measured on the 2-core build machine with the other

@@ -964,7 +964,7 @@ def with_pilot(data: SeriesData, pilot: FitResult | None) -> SeriesData:
     if not VARIANCE_ON_PILOT or pilot is None or pilot.status == "failed" or data.n == 0:
         return data
     theta = pilot.curve_params
-    level, rate = pilot.model.anchored(data.t, *theta), pilot.model.rate(data.t, *theta)
+    level, rate = pilot.model.anchored_and_rate(data.t, *theta)
     if not (np.all(np.isfinite(level)) and np.all(np.isfinite(rate))):
         return data
     return data.with_variance_curve(level, rate)

@@ -521,8 +521,8 @@ def distinct_curves(member_draws: list, t: np.ndarray) -> tuple[np.ndarray, np.n
     """The compiled curves of :func:`curves_from_draws`, each distinct draw's computed once.
 
     Resampled importance draws repeat (about a third of a batch's 2,000 draws are copies
-    of another, measured on synthetic regencies) and so do a chain's; a curve costs 300
-    transcendental calls, an index nothing.  The curve parameters are untransformed for
+    of another, measured on synthetic regencies) and so do a chain's; a curve costs one to
+    three transcendental calls a grid point (about 150 points to 2030), an index nothing.  The curve parameters are untransformed for
     all draws, as in :func:`curves_from_draws`, and the curve of each distinct row taken
     from them: the numbers of ``anchored_curves`` on every draw, bit for bit (tested).
     A built-in form is computed by :func:`ikdsim.kernels.anchored_curves`; any other in
