@@ -11,8 +11,10 @@ observation of the region is predicted by four methods:
     that nothing from the future leaks in, not even through the pooled prior): a regency or
     province is fitted with its province (:func:`ikdsim.fitting.fit_province`), the nation
     on its own; then forecast (:meth:`ikdsim.results.FitResult.forecast`, ``n_paths``
-    paths).  The median and the 80% interval (10th-90th percentiles) of the share on the
-    observation's date.
+    paths).  The median and the 80% interval (10th-90th percentiles) of the figure as it
+    would be reported on the observation's date: the paths' share plus the figure's
+    measurement error (its rounding, date precision and source error, as in the
+    likelihood: :func:`figure_draws`).
 ``last_value``
     The last training share carried forward.  No interval.
 ``straight_line``
@@ -68,7 +70,8 @@ import numpy as np
 import pandas as pd
 
 from .fitting import FitWarning, fit, fit_province, region_label
-from .timeaxis import ROLLOUT_START
+from .likelihood import DATE_HALF_WIDTH_DAYS, SOURCE_SD, SOURCE_SERIES_MIN
+from .timeaxis import DAYS_PER_YEAR, ROLLOUT_START
 
 __all__ = [
     "BASELINES",
@@ -113,7 +116,8 @@ def usable_points(observations: pd.DataFrame, region: str, *, start=ROLLOUT_STAR
     Returns
     -------
     pandas.DataFrame
-        Columns ``date``, ``share``, ``share_lo``, ``share_hi`` (fresh index).
+        Columns ``date``, ``share``, ``share_lo``, ``share_hi``, ``date_precision`` (fresh
+        index).
     """
     rows = observations[observations["region_code"] == region]
     rows = rows[~rows["exclude"].astype(bool) & rows["share"].notna() & rows["date"].notna()]
@@ -124,6 +128,7 @@ def usable_points(observations: pd.DataFrame, region: str, *, start=ROLLOUT_STAR
         {"date": rows["date"], "share": rows["share"].astype(float),
          "share_lo": rows["share_lo"].astype(float).fillna(rows["share"]),
          "share_hi": rows["share_hi"].astype(float).fillna(rows["share"]),
+         "date_precision": rows["date_precision"] if "date_precision" in rows else "day",
          "_half": half, "_rank": rank}
     )  # fmt: skip
     tab = tab.sort_values(["date", "_half", "_rank"]).drop_duplicates("date", keep="first")
@@ -290,11 +295,53 @@ def _model_predictions(cache, code, cut, test, n_paths, seed):
     try:
         until = test["date"].max() + pd.Timedelta(days=1)
         fc = f.forecast(until=until, n_paths=n_paths, seed=seed)
-        q = fc.quantiles(dates=pd.DatetimeIndex(test["date"]), q=(0.1, 0.5, 0.9))
+        source_sd = SOURCE_SD if f.data.n < SOURCE_SERIES_MIN else 0.0
+        q = np.quantile(figure_draws(fc, test, seed, source_sd=source_sd), (0.1, 0.5, 0.9), axis=0)
     except Exception as exc:  # noqa: BLE001
         return f.model_name, "failed", nan, nan, nan, f"forecast failed: {exc}"
-    return (f.model_name, f.status, q["p10"].to_numpy(float), q["p50"].to_numpy(float),
-            q["p90"].to_numpy(float), "")  # fmt: skip
+    return f.model_name, f.status, q[0], q[1], q[2], ""
+
+
+def figure_draws(fc, test: pd.DataFrame, seed=None, *, source_sd: float = SOURCE_SD) -> np.ndarray:
+    """Draws of the later figures as reported: the paths' share plus each figure's error.
+
+    The model predicts the true share; a reported figure carries its measurement error on
+    top of it, as in the likelihood (:mod:`ikdsim.likelihood`): its rounding (a uniform
+    error over ``share_lo``-``share_hi``), its date's imprecision (a uniform shift within
+    ``DATE_HALF_WIDTH_DAYS`` at each path's own rate) and the source error
+    (:data:`~ikdsim.likelihood.SOURCE_SD` of the share; none for a region whose fit had a
+    report series of :data:`~ikdsim.likelihood.SOURCE_SERIES_MIN` figures or more, as in
+    the fit).  Scoring the share alone against a figure rounded to a whole percent would
+    call a forecast wrong for the rounding.
+
+    Parameters
+    ----------
+    fc : Forecast
+        The forecast (its horizon must reach a day past the last date).
+    test : pandas.DataFrame
+        The figures: ``date``, ``share``, ``share_lo``, ``share_hi``, ``date_precision``.
+    seed : int or None
+        Seed of the errors' draws.
+    source_sd : float
+        Relative sd of the source error.
+
+    Returns
+    -------
+    ndarray, shape (n_paths, len(test))
+    """
+    dates = pd.DatetimeIndex(test["date"])
+    share = fc.at(dates)
+    rate = (fc.at(dates + pd.Timedelta(days=1)) - share) * DAYS_PER_YEAR  # per year, each path's
+    rng = np.random.default_rng(None if seed is None else [int(seed), 0x5C0E])
+    y = test["share"].to_numpy(float)
+    lo = np.nan_to_num(test["share_lo"].to_numpy(float) - y)
+    hi = np.nan_to_num(test["share_hi"].to_numpy(float) - y)
+    half_days = np.array([DATE_HALF_WIDTH_DAYS.get(p, 0.0) for p in test["date_precision"]]) / DAYS_PER_YEAR
+    shape = share.shape
+    err = (lo + (hi - lo) * rng.random(shape)
+           + rate * half_days * rng.uniform(-1.0, 1.0, shape)
+           + source_sd * share * rng.standard_normal(shape))  # fmt: skip
+    return np.clip(share + err, 0.0, 1.0)
 
 
 def backtest(

@@ -83,7 +83,7 @@ import pandas as pd
 from statsmodels.tools.numdiff import approx_fprime
 
 from .batchfit import BAD, BatchProblem, find_modes, gradient_hessian, untransform
-from .likelihood import DATE_HALF_WIDTH_DAYS, SeriesData, loglik_batch
+from .likelihood import DATE_HALF_WIDTH_DAYS, SOURCE_SD, SOURCE_SERIES_MIN, SeriesData, loglik_batch, measurement_var
 from .models import CANDIDATES, get_model
 from .priors import PRIOR_SCALE, Prior, estimate_prior, from_prior_scale, to_prior_scale
 from .results import FitResult
@@ -150,7 +150,8 @@ class FitWarning(UserWarning):
 
 
 # ---------------------------------------------------------------------------- data
-def series_from_frame(observations: pd.DataFrame, region: str, *, start=ROLLOUT_START) -> SeriesData:
+def series_from_frame(observations: pd.DataFrame, region: str, *, start=ROLLOUT_START,
+                      source_sd: float | None = None) -> SeriesData:
     """The usable observations of one region, as the likelihood wants them.
 
     Excluded rows and rows without a share are left out; figures dated at or before the
@@ -164,6 +165,11 @@ def series_from_frame(observations: pd.DataFrame, region: str, *, start=ROLLOUT_
         Region code.
     start : date-like
         Rollout date.
+    source_sd : float, optional
+        Relative standard deviation of each figure's source error (0 leaves only
+        rounding).  Default :data:`ikdsim.likelihood.SOURCE_SD` for a region with fewer
+        than :data:`ikdsim.likelihood.SOURCE_SERIES_MIN` usable figures (news figures from
+        different outlets), 0 for a longer series (one office's reports).
 
     Returns
     -------
@@ -190,10 +196,17 @@ def series_from_frame(observations: pd.DataFrame, region: str, *, start=ROLLOUT_
     return SeriesData(
         t=t[first],
         y=y[first],
-        round_var=half[first] ** 2 / 3.0,
+        round_var=measurement_var(y[first], half[first], _source_sd(int(first.sum()), source_sd)),
         date_half=prec[first] / DAYS_PER_YEAR,
         base=float(base[-1]) if base.size else float("nan"),
     )
+
+
+def _source_sd(n: int, source_sd: float | None) -> float:
+    """The source error's relative sd for a region of ``n`` usable figures."""
+    if source_sd is not None:
+        return float(source_sd)
+    return SOURCE_SD if n < SOURCE_SERIES_MIN else 0.0
 
 
 def split_by_region(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -259,7 +272,8 @@ def bounded_model(model, floor: float):
 
 
 def _ceiling_floor(data: SeriesData) -> float:
-    """The lowest ceiling the data allow: the highest observed share less its rounding."""
+    """The lowest ceiling the data allow: the highest observed share less its measurement
+    error's half-range (a uniform error of this variance: rounding and source error)."""
     if data.n == 0:
         return 0.0
     lo = data.y - np.sqrt(3.0 * data.round_var)

@@ -9,9 +9,9 @@ disturbance (campaigns and lulls), simulated on the grid as an AR(1) process who
 variance and long-run variance match the Ornstein-Uhlenbeck process of the likelihood.
 Future disturbances are drawn unconditionally (the last weeks' lull or campaign is not
 carried forward; its memory, :data:`ikdsim.likelihood.RATE_MEMORY_DAYS`, is short against
-the horizons that matter).  Paths start from the last observation (less its rounding
-error, drawn), since the likelihood models the count as wandering around the curve; a
-region without data starts from zero at the rollout.  Increments are clipped at zero (a
+the horizons that matter).  Paths start from the last observation (less its measurement
+error, drawn: rounding, date and source error), since the likelihood models the count as
+wandering around the curve; a region without data starts from zero at the rollout.  Increments are clipped at zero (a
 cumulative count never falls) and shares at 1.
 
 :meth:`Forecast.target_date` gives the distribution of the first date each path reaches a
@@ -715,7 +715,7 @@ def paths_from_draws(fit: FitResult, t: np.ndarray, member_draws: list, rng: np.
 
 
 def _start_levels(fit: FitResult, t: np.ndarray, n_paths: int, rng: np.random.Generator) -> np.ndarray:
-    """Starting level of each path: the last observation less its rounding error, drawn."""
+    """Starting level of each path: the last observation less its measurement error, drawn."""
     data = fit.data
     if not data.n:
         return np.zeros(n_paths)

@@ -27,7 +27,17 @@ every 15 days and for news figures a year apart.
 :math:`m_i` is the measurement error of figure :math:`i`: a uniform rounding error over the
 range the source's rounding allows (``share_lo`` to ``share_hi``, so approximate figures
 count as noisier), plus the error from an imprecise date (a figure dated to the month is
-off by up to half a month of adoption at the current rate).
+off by up to half a month of adoption at the current rate), plus a *source error* of
+relative standard deviation :data:`SOURCE_SD`: figures quoted by different officials and
+outlets disagree by more than their rounding (off by default: see :data:`SOURCE_SD`;
+PPU's exact counts 20,179 on 31 December
+2024 and 20,126 on 15 January 2025; 14% and 14.97% a day apart in April 2025), through
+the day the count was taken, the denominator used and the outlet.  A region's regular
+report series (:data:`SOURCE_SERIES_MIN` figures or more) comes from one reporting system
+and is taken without it.  So
+:math:`m_i^2 = h_i^2/3 + (w_i \\lambda_i)^2/3 + (s\\, y_i)^2`, with :math:`h_i` half the
+rounding range, :math:`w_i` the date's half-width, :math:`\\lambda_i` the rate and
+:math:`s` the source error's relative sd (:data:`SOURCE_SD`).
 
 The increments :math:`d_i = y_i - y_{i-1}` are then jointly Gaussian with mean
 :math:`\\mu_i` and a tridiagonal covariance (rounding errors are shared by neighbouring
@@ -87,6 +97,28 @@ RATE_MEMORY_DAYS = 30.0
 #: Half-width, in days, of the uncertainty of a figure's date by its ``date_precision``.
 DATE_HALF_WIDTH_DAYS = {"day": 0.0, "month": 15.0, "approx": 60.0}
 
+#: Relative standard deviation of a figure's source error (see the module docstring).
+#: **Off (0) by default.**  Its type-II maximum-likelihood value on the shipped real series
+#: with a series (the nation, Kalimantan Timur, Penajam Paser Utara; their log-likelihoods
+#: at the mode summed on a grid, ``python benchmarks/real_data.py --source-profile``) is
+#: about 0.01: highest at 0.010 for the logistic and Bass models (4.6 and 7.1 above none)
+#: and at 0.005 to 0.010 for Gompertz (2.6 above).  Switched on at 0.01 it improved the
+#: backtests' interval scores a little (Kaltim 6.01 to 5.37 points, other regions 15.22 to
+#: 14.79, with the reported figure's own error in the prediction) and moved the 15-day
+#: synthetic calibration from 83% to 78% over ten seeds, but it turned Penajam Paser Utara's
+#: flat 2025 figures into a Bass plateau of 16.3% (Akaike weight 0.46, from 0.04; its 80%
+#: interval for 2030 15.7 to 17.7%) and the probability of not reaching 30% by 2030 from
+#: 0.33 to 0.85: a ceiling that sure is the overdispersion's too-small estimate on sparse
+#: real series (README, "On the real data"), which has to be dealt with first.
+SOURCE_SD = 0.0
+
+#: A region with at least this many usable figures is taken as one office's report series
+#: (a report every 15 days gives 60 in 2.5 years; news gives a few a year): counts from one
+#: reporting system, whose disagreements are the process's, so without the source error.
+#: The source error also costs a dense series' sampler more rounds (measured on 150
+#: synthetic 15-day regencies: 22% more importance-sampling rounds and 3 MCMC fallbacks).
+SOURCE_SERIES_MIN = 20
+
 #: Smallest variance of an increment (share units squared): keeps a zero-length interval
 #: between two reports from giving a singular covariance.
 VAR_FLOOR = 1e-12
@@ -103,7 +135,8 @@ class SeriesData:
     y : ndarray, shape (n,)
         Observed cumulative shares (0-1).
     round_var : ndarray, shape (n,)
-        Variance of each figure's rounding error (share units squared).
+        Variance of each figure's measurement error other than its date's: rounding plus
+        source error (share units squared; :func:`measurement_var`).
     date_half : ndarray, shape (n,)
         Half-width of each figure's date uncertainty, in years.
     base : float
@@ -169,6 +202,28 @@ class SeriesData:
             raise ValueError("the variance curve must be finite")
         mu = np.maximum(np.diff(level, prepend=0.0), 0.0)
         return replace(self, var_mu=mu, var_rate=rate)
+
+
+def measurement_var(y: np.ndarray, half_range: np.ndarray, source_sd: float = SOURCE_SD) -> np.ndarray:
+    """Variance of each figure's measurement error other than its date's (share units squared).
+
+    Parameters
+    ----------
+    y : ndarray
+        The figures (shares 0-1).
+    half_range : ndarray
+        Half the range their rounding allows (``(share_hi - share_lo) / 2``): a uniform
+        rounding error has variance ``half_range**2 / 3``.
+    source_sd : float
+        Relative standard deviation of the source error (:data:`SOURCE_SD`).
+
+    Returns
+    -------
+    ndarray
+        ``half_range**2 / 3 + (source_sd * y)**2``.
+    """
+    y = np.asarray(y, dtype=float)
+    return np.asarray(half_range, dtype=float) ** 2 / 3.0 + (float(source_sd) * y) ** 2
 
 
 def rate_memory_matrix(edges: np.ndarray, memory: float) -> np.ndarray:

@@ -172,3 +172,26 @@ def test_cli_table_on_small_file(capsys, write_file):
 def test_cli_bad_data_is_exit_2(capsys, tmp_path):
     assert main(["backtest", "--data", str(tmp_path / "none.csv")]) == 2
     assert "none.csv" in capsys.readouterr().err
+
+
+def test_figure_draws_add_each_figures_measurement_error():
+    # Paths rising at exactly 0.12 a year: a figure's draws are the share on its date plus a
+    # uniform rounding error over its range, a uniform date shift (15 days either way for a
+    # month-dated figure, at the path's rate) and the source error: their variances add.
+    from ikdsim.backtest import figure_draws
+    from ikdsim.forecast import Forecast
+    from ikdsim.timeaxis import DAYS_PER_YEAR, to_years
+
+    start = pd.Timestamp("2022-01-01")
+    t = np.linspace(1.0, 4.0, 200)
+    paths = np.tile(0.12 * t, (20000, 1))
+    fc = Forecast("X", "X", "logistic", "ok", start, t, paths, None, pd.Series(dtype=float))
+    test = pd.DataFrame({"date": pd.to_datetime(["2024-06-30", "2024-06-30"]), "share": [0.3, 0.3],
+                         "share_lo": [0.29, 0.3], "share_hi": [0.31, 0.3], "date_precision": ["day", "month"]})
+    draws = figure_draws(fc, test, seed=1, source_sd=0.01)
+    truth = 0.12 * to_years(test["date"], start)
+    sd_source = 0.01 * truth
+    expect = [np.sqrt(0.02**2 / 12 + sd_source[0] ** 2), np.sqrt((0.12 * 30 / DAYS_PER_YEAR) ** 2 / 12 + sd_source[1] ** 2)]
+    assert np.allclose(draws.mean(axis=0), truth, atol=3e-4)
+    assert np.allclose(draws.std(axis=0), expect, rtol=0.03)
+    assert np.array_equal(draws, figure_draws(fc, test, seed=1, source_sd=0.01))  # seeded

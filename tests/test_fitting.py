@@ -55,11 +55,37 @@ def test_excluded_and_unusable_rows_are_left_out(kaltim_obs):
 
 
 def test_approximate_rows_carry_rounding_variance(kaltim_obs):
-    data = fitting.series_from_frame(kaltim_obs, "64.09")
+    data = fitting.series_from_frame(kaltim_obs, "64.09", source_sd=0.0)
     rows = kaltim_obs[(kaltim_obs["region_code"] == "64.09") & ~kaltim_obs["exclude"]].sort_values("date")
     approx = rows["approximate"].to_numpy()
     assert np.all(data.round_var[approx] > 0)
     assert np.all(data.round_var[~approx] < data.round_var[approx].min())
+
+
+def test_every_figure_carries_the_source_error(kaltim_obs):
+    # The measurement variance is rounding plus a source error of relative sd source_sd:
+    # an exact count (no rounding) gets exactly (source_sd * y)**2.
+    from ikdsim.likelihood import SOURCE_SD, SOURCE_SERIES_MIN
+
+    assert 0.0 <= SOURCE_SD < 0.05
+    rounding = fitting.series_from_frame(kaltim_obs, "64.09", source_sd=0.0)
+    assert np.array_equal(fitting.series_from_frame(kaltim_obs, "64.09").round_var,
+                          fitting.series_from_frame(kaltim_obs, "64.09", source_sd=SOURCE_SD).round_var)
+    data = fitting.series_from_frame(kaltim_obs, "64.09", source_sd=0.01)
+    assert np.allclose(data.round_var - rounding.round_var, (0.01 * data.y) ** 2, rtol=1e-12, atol=0)
+    exact = rounding.round_var == 0
+    assert exact.any() and np.allclose(np.sqrt(data.round_var[exact]), 0.01 * data.y[exact])
+    # One office's report series (SOURCE_SERIES_MIN figures or more) has no source error
+    # by default; a short one has SOURCE_SD.
+    dense = national_table(1, pattern="dukcapil", seed=0).observations
+    code = dense["region_code"].iloc[0]
+    reports = fitting.series_from_frame(dense, code)
+    assert reports.n >= SOURCE_SERIES_MIN and np.all(reports.round_var == 0)
+    few = fitting.series_from_frame(dense.iloc[: SOURCE_SERIES_MIN - 1], code)
+    assert np.allclose(few.round_var, (SOURCE_SD * few.y) ** 2)
+    # The lowest ceiling the data allow is below the highest figure by its error's half-range.
+    top = np.argmax(data.y)
+    assert fitting._ceiling_floor(data) == pytest.approx(data.y[top] - np.sqrt(3 * data.round_var[top]))
 
 
 def test_ceiling_between_last_share_and_one(kaltim_fits):
@@ -196,9 +222,10 @@ def test_pooled_prior_centres_overdispersion_on_marginal_estimates_and_leaves_ce
 
 def test_marginal_log_sigma2_corrects_the_joint_mode_upwards(dense):
     """On a dense series the marginal estimate of log sigma2 sits above the joint mode by
-    about REML's k/n (more where fixed noise takes part of the scatter), never below."""
+    about REML's k/n (more where fixed noise takes part of the scatter, so without the
+    source error here), never below."""
     code = dense.truths["region_code"].iloc[0]
-    data = fitting.series_from_frame(dense.observations, code)
+    data = fitting.series_from_frame(dense.observations, code, source_sd=0.0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         f = fitting.fit_model(data, "gompertz")

