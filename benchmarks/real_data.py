@@ -5,8 +5,9 @@ this one scores them on what actually happened.  For each data set it runs ``ikd
 backtest`` (:func:`ikdsim.backtest.backtest`: fit up to each cut date, predict every later
 figure) and prints the summary: the median's error against the naive baselines, how often
 the 80% interval held the later figures, and the mean interval score of the 80% interval
-(Gneiting and Raftery 2007: width plus 10 times any miss, in percentage points; lower is
-better, and unlike coverage it cannot be improved by widening alone).
+(:func:`ikdsim.backtest.interval_score`, Gneiting and Raftery 2007: width plus 10 times any
+miss, in percentage points; lower is better, and unlike coverage it cannot be improved by
+widening alone).
 
     python benchmarks/real_data.py                    # both data sets
     python benchmarks/real_data.py --source-profile   # the profile behind SOURCE_SD
@@ -43,13 +44,6 @@ DATASETS = {
 }
 
 
-def interval_score(frame) -> float:
-    """Mean interval score of the model's 80% intervals, in percentage points."""
-    m = frame[(frame["method"] == "model") & frame["p10"].notna()]
-    miss = (m["p10"] - m["observed"]).clip(lower=0) + (m["observed"] - m["p90"]).clip(lower=0)
-    return float(100 * ((m["p90"] - m["p10"]) + miss / 0.1).mean())
-
-
 def run_backtests(paths: int, seed: int) -> None:
     for name, (obs_path, reg_path) in DATASETS.items():
         t0 = time.perf_counter()
@@ -68,7 +62,7 @@ def run_backtests(paths: int, seed: int) -> None:
             print(f"  {method:14s} mean error {row['mae_pp']:.2f} pp (median {row['median_ae_pp']:.2f}) "
                   f"on {int(row['n'])}{cov}")
         print(f"  model: above the 80% interval {above:.0%}, below {below:.0%}; "
-              f"interval score {interval_score(frame):.2f} pp")
+              f"interval score {summary.loc['model', 'interval_score_pp']:.2f} pp")
 
 
 def source_profile(grid: list[float]) -> None:

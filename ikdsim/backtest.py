@@ -79,7 +79,9 @@ __all__ = [
     "METHODS",
     "backtest",
     "backtest_summary",
+    "figure_draws",
     "holt_damped",
+    "interval_score",
     "last_value",
     "straight_line",
     "usable_points",
@@ -442,8 +444,23 @@ def backtest(
 # ---------------------------------------------------------------------------- summary
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "method", "n", "failed", "mae_pp", "median_ae_pp", "coverage_80", "n_interval",
-    "model_mae_pp_paired", "method_mae_pp_paired", "model_ratio",
+    "interval_score_pp", "model_mae_pp_paired", "method_mae_pp_paired", "model_ratio",
 )  # fmt: skip
+
+
+def interval_score(p10, p90, observed, alpha: float = 0.2) -> np.ndarray:
+    """The interval score of central ``1 - alpha`` intervals (Gneiting and Raftery 2007).
+
+    ``(p90 - p10) + (2 / alpha) * (p10 - y)+ + (2 / alpha) * (y - p90)+``: the width plus a
+    penalty for a miss, proportional to how far it misses.  A proper scoring rule: lower
+    is better, and, unlike coverage, widening alone cannot improve it.  In the units of the
+    inputs.
+
+    >>> interval_score([0.1, 0.1], [0.2, 0.2], [0.15, 0.25]).round(3).tolist()
+    [0.1, 0.6]
+    """
+    lo, hi, y = (np.asarray(a, dtype=float) for a in (p10, p90, observed))
+    return (hi - lo) + (2.0 / alpha) * (np.clip(lo - y, 0.0, None) + np.clip(y - hi, 0.0, None))
 
 
 def backtest_summary(df: pd.DataFrame) -> pd.DataFrame:
@@ -462,7 +479,9 @@ def backtest_summary(df: pd.DataFrame) -> pd.DataFrame:
         ``method``; ``n`` the points scored; ``failed`` the rows without a prediction;
         ``mae_pp`` and ``median_ae_pp`` the mean and median absolute error of the median
         (percentage points); ``coverage_80`` the fraction of points inside the 80%
-        interval (NaN without an interval) out of ``n_interval``;
+        interval (NaN without an interval) out of ``n_interval``; ``interval_score_pp``
+        the mean interval score of those intervals (:func:`interval_score`, percentage
+        points);
         ``model_mae_pp_paired`` and ``method_mae_pp_paired`` the model's and the method's
         mean error on the points both scored; ``model_ratio`` their ratio (below 1: the
         model does better).
@@ -470,7 +489,8 @@ def backtest_summary(df: pd.DataFrame) -> pd.DataFrame:
         ``attrs["best_baseline"]`` is the baseline with the lowest error relative to the
         model on the points both scored (the highest ``model_ratio``: the hardest baseline
         to beat); ``attrs["model_vs_best"]`` is that ratio, ``attrs["paired_n"]`` the
-        number of points it rests on; ``attrs["model_coverage_80"]`` the model's coverage.
+        number of points it rests on; ``attrs["model_coverage_80"]`` the model's coverage
+        and ``attrs["model_interval_score_pp"]`` its interval score.
     """
     key = ["region_code", "cut_date", "date"]
     scored = df[df["abs_error_pp"].notna()]
@@ -480,6 +500,8 @@ def backtest_summary(df: pd.DataFrame) -> pd.DataFrame:
         sub = df[df["method"] == method]
         ok = sub[sub["abs_error_pp"].notna()]
         cov = ok["covered"].dropna()
+        ranged = ok[ok["covered"].notna()]
+        score = 100.0 * interval_score(ranged["p10"], ranged["p90"], ranged["observed"]).mean() if len(ranged) else np.nan
         err = ok.set_index(key)["abs_error_pp"]
         both = err.index.intersection(model_err.index)
         m_paired = float(model_err.loc[both].mean()) if len(both) else np.nan
@@ -489,7 +511,7 @@ def backtest_summary(df: pd.DataFrame) -> pd.DataFrame:
             mae_pp=float(ok["abs_error_pp"].mean()) if len(ok) else np.nan,
             median_ae_pp=float(ok["abs_error_pp"].median()) if len(ok) else np.nan,
             coverage_80=float(cov.mean()) if len(cov) else np.nan, n_interval=len(cov),
-            model_mae_pp_paired=m_paired, method_mae_pp_paired=x_paired,
+            interval_score_pp=float(score), model_mae_pp_paired=m_paired, method_mae_pp_paired=x_paired,
             model_ratio=m_paired / x_paired if x_paired and np.isfinite(x_paired) and x_paired > 0 else np.nan,
         ))  # fmt: skip
     out = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
@@ -506,4 +528,5 @@ def backtest_summary(df: pd.DataFrame) -> pd.DataFrame:
         out.attrs.update(best_baseline=None, model_vs_best=np.nan, paired_n=0)
     model_row = out[out["method"] == "model"]
     out.attrs["model_coverage_80"] = float(model_row["coverage_80"].iloc[0]) if len(model_row) else np.nan
+    out.attrs["model_interval_score_pp"] = float(model_row["interval_score_pp"].iloc[0]) if len(model_row) else np.nan
     return out

@@ -82,7 +82,11 @@ def test_summary_by_hand(hand_made):
     s = backtest_summary(df).set_index("method")
     assert s.loc["last_value", "mae_pp"] == pytest.approx(2.0)
     assert s.loc["straight_line", "mae_pp"] == pytest.approx(1.0)
-    assert np.isnan(s.loc["last_value", "coverage_80"])
+    assert np.isnan(s.loc["last_value", "coverage_80"]) and np.isnan(s.loc["last_value", "interval_score_pp"])
+    # The model's interval score by hand: width plus 10 times any miss, in points.
+    m = df[df["method"] == "model"]
+    miss = np.clip(m["p10"] - m["observed"], 0, None) + np.clip(m["observed"] - m["p90"], 0, None)
+    assert s.loc["model", "interval_score_pp"] == pytest.approx(100 * ((m["p90"] - m["p10"]) + 10 * miss).mean())
     model_err = df.loc[df["method"] == "model", "abs_error_pp"].iloc[0]
     assert s.loc["straight_line", "model_ratio"] == pytest.approx(model_err / 1.0)
     assert s.loc["last_value", "model_ratio"] == pytest.approx(model_err / 2.0)

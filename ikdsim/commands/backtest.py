@@ -9,7 +9,8 @@ Holt.
 
 Output: ``table`` (default) prints one line per scored figure and then the summary;
 ``json`` prints ``{"rows": [...], "summary": [...], "best_baseline": ...,
-"model_vs_best": ..., "model_coverage_80": ...}``; ``csv`` prints the long rows.
+"model_vs_best": ..., "model_coverage_80": ..., "model_interval_score_pp": ...}``; ``csv``
+prints the long rows.
 Exit status: 0 when the backtest ran; 1 when no region has enough observations or every
 model fit failed; 2 on bad input (unreadable data).
 """
@@ -104,6 +105,7 @@ def _json(df: pd.DataFrame, summary: pd.DataFrame) -> dict:
         "model_vs_best": _clean(summary.attrs.get("model_vs_best")),
         "paired_n": summary.attrs.get("paired_n"),
         "model_coverage_80": _clean(summary.attrs.get("model_coverage_80")),
+        "model_interval_score_pp": _clean(summary.attrs.get("model_interval_score_pp")),
     }
 
 
@@ -172,14 +174,15 @@ def format_summary(summary: pd.DataFrame) -> str:
     if summary.empty:
         return "summary: nothing scored"
     head = ["method", "points", "failed", "mean err (pp)", "median err (pp)",
-            "80% coverage", "model err / method err (same points)"]  # fmt: skip
+            "80% coverage", "interval score (pp)", "model err / method err (same points)"]  # fmt: skip
     body = []
     for r in summary.itertuples(index=False):
         cov = "-" if pd.isna(r.coverage_80) else f"{100 * r.coverage_80:.0f}% of {r.n_interval}"
         ratio = "-" if pd.isna(r.model_ratio) else (
             f"{r.model_ratio:.2f} ({r.model_mae_pp_paired:.2f} vs {r.method_mae_pp_paired:.2f} pp)"
         )
-        body.append([r.method, str(r.n), str(r.failed), _pp(r.mae_pp), _pp(r.median_ae_pp), cov, ratio])
+        score = "-" if pd.isna(r.interval_score_pp) else _pp(r.interval_score_pp)
+        body.append([r.method, str(r.n), str(r.failed), _pp(r.mae_pp), _pp(r.median_ae_pp), cov, score, ratio])
     lines = ["Summary"] + _layout(head, body, left=1)
     best = summary.attrs.get("best_baseline")
     lines.append("")
@@ -194,5 +197,7 @@ def format_summary(summary: pd.DataFrame) -> str:
     cov = summary.attrs.get("model_coverage_80")
     if cov is not None and not pd.isna(cov):
         n = int(summary.loc[summary["method"] == "model", "n_interval"].iloc[0])
-        lines.append(f"Model 80% interval coverage: {cov:.0%} of {n} later figures (nominal 80%).")
+        lines.append(f"Model 80% interval coverage: {cov:.0%} of {n} later figures (nominal 80%); "
+                     f"interval score {summary.attrs['model_interval_score_pp']:.2f} pp (width plus 10 times "
+                     "any miss; lower is better).")
     return "\n".join(lines)
