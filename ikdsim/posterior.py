@@ -289,6 +289,8 @@ def draw_steps(fit: FitResult, n: int, rng: np.random.Generator, *, method: str 
     if not np.all(np.isfinite(cov)) or not np.all(np.isfinite(fit.z)):
         raise ValueError(f"{fit.region_code}: the fit has no usable covariance ({fit.message})")
     cov = sampler_cov(cov)
+    if fit.status == "province_curve" and fit.province is not None and method != "laplace":
+        return (yield from _province_steps(fit, n, rng, method))
     if method == "laplace" or fit.status == "province_curve" or fit.data.n == 0:
         z = rng.multivariate_normal(fit.z, cov, size=n, method="eigh")
         return PosteriorDraws(z=z, method="laplace", ess=float(n), pareto_k=np.nan)
@@ -305,6 +307,28 @@ def draw_steps(fit: FitResult, n: int, rng: np.random.Generator, *, method: str 
     if method == "auto" and (draws.ess < ESS_MIN * n or not draws.pareto_k <= PARETO_K_MAX):
         return (yield from _mcmc_steps(fit, n, rng, cov))
     return draws
+
+
+def _province_steps(fit: FitResult, n: int, rng: np.random.Generator, method: str):
+    """Draws for a region without figures: its province fit's draws, the level spread.
+
+    The province fit's posterior draws (by ``method``, as its own forecast makes them),
+    moved to this fit's bounds, the ceiling multiplied by ``exp(u)`` with ``u`` normal of sd
+    ``level_sd`` (the spread of the province's regencies around its curve: a factor on the
+    ceiling scales every built-in curve) and ``log(sigma2)`` shifted by a normal of sd
+    ``sigma2_sd`` (see :func:`ikdsim.fitting.province_curve`).
+    """
+    anchor, level_sd, sigma2_sd = fit.province
+    draws = yield from draw_steps(anchor, n, rng, method=method)
+    ka = len(anchor.model.param_names)
+    nat = anchor.model.untransform(draws.z[:, :ka])
+    ci = fit.model.param_names.index(fit.model.ceiling)
+    nat[:, ci] = nat[:, ci] * np.exp(level_sd * rng.standard_normal(nat.shape[0]))
+    lo, hi = np.array(fit.model.lower), np.array(fit.model.upper)
+    nat = np.clip(nat, lo + 1e-12, hi - 1e-12)
+    log_s2 = draws.z[:, ka] + sigma2_sd * rng.standard_normal(nat.shape[0])
+    z = np.column_stack((fit.model.transform(nat), log_s2))
+    return PosteriorDraws(z=z, method=draws.method, ess=draws.ess, pareto_k=draws.pareto_k)
 
 
 def run_steps(steps: list, *, max_rows: int = 20000) -> list:

@@ -77,6 +77,11 @@ class FitResult:
     alternatives : dict of str to FitResult, or None
         With ``model="auto"`` and a comparison by AICc: the candidate fits with a
         non-negligible Akaike weight, which forecasts average over.
+    province : tuple or None
+        For status ``province_curve``: ``(province fit, level_sd, sigma2_sd)``.  Its
+        posterior draws are the province fit's, with the ceiling scaled by ``exp(u)``,
+        ``u ~ N(0, level_sd**2)``, and ``log(sigma2)`` spread by ``sigma2_sd``
+        (:func:`ikdsim.fitting.province_curve`, :func:`ikdsim.posterior.draw_steps`).
     """
 
     region_code: str
@@ -97,6 +102,7 @@ class FitResult:
     level: str = "regency"
     warnings: tuple[str, ...] = field(default=())
     alternatives: dict | None = field(default=None, repr=False)
+    province: tuple | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ statistics
     @property

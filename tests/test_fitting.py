@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 
@@ -152,8 +153,47 @@ def test_no_data_regency_gets_province_curve(kaltim_fits):
     prov, empty = kaltim_fits["64"], kaltim_fits["64.01"]
     assert empty.model_name == prov.model_name
     assert np.allclose(empty.curve_params, prov.curve_params, rtol=1e-6)
-    assert np.all(np.diag(empty.cov_z) > np.diag(prov.cov_z))
+    # Wider than the province in the ceiling (the level spread) and the overdispersion; the
+    # rate and midpoint as uncertain as the province's.
+    ci, k = empty.model.param_names.index(empty.model.ceiling), len(empty.model.param_names)
+    diag, pdiag = np.diag(empty.cov_z), np.diag(prov.cov_z)
+    assert diag[ci] > pdiag[ci] and diag[k] > pdiag[k]
+    assert np.allclose(np.delete(diag, [ci, k]), np.delete(pdiag, [ci, k]), rtol=1e-3)
     assert "province" in empty.message
+    assert empty.province[0] is prov
+
+
+def test_no_data_regency_is_its_province_scaled_by_its_regencies_spread(kaltim_fits):
+    # The regency's draws are the province fit's own, the ceiling times exp(u) with u of sd
+    # level_spread: at the province's last figure (5.44%, October 2024) the regency's curve
+    # has the province's median and a log spread of about level_spread.
+    from ikdsim.posterior import draw_parameters
+    from ikdsim.timeaxis import to_years
+
+    prov, empty = kaltim_fits["64"], kaltim_fits["64.01"]
+    spread = empty.province[1]
+    others = [r.data for c, r in kaltim_fits.items() if c.startswith("64.") and r.data.n]
+    assert spread == pytest.approx(fitting.level_spread(prov, others))
+    # Six regencies with figures, 0.17 to 0.93 from the curve: between them and the default.
+    assert 0.6 < spread < fitting.LEVEL_SPREAD_DEFAULT
+    t = to_years(pd.DatetimeIndex(["2024-10-31"]), prov.start)
+
+    def levels(fit, seed):
+        d = draw_parameters(fit, 3000, np.random.default_rng(seed))
+        th = fit.model.untransform(d.z[:, : len(fit.model.param_names)])
+        return np.array([fit.model.anchored(t, *row)[0] for row in th])
+
+    own, scaled = levels(prov, 1), levels(empty, 1)
+    assert np.median(scaled) == pytest.approx(np.median(own), rel=0.1)
+    # Spread: the province's own plus the level's, a little less where the scaled ceiling
+    # would pass 1 and is held there (measured 0.63 against 0.75).
+    ratio = np.log(scaled).std() / np.hypot(spread, np.log(own).std())
+    assert 0.7 < ratio < 1.1
+    # Regencies lying exactly on the province curve leave the default shrunk by the pseudo-units.
+    on_curve = [dataclasses.replace(d, y=prov.model.anchored(d.t, *prov.curve_params)) for d in others]
+    n0 = fitting.TAU_PRIOR_UNITS
+    assert fitting.level_spread(prov, on_curve) == pytest.approx(
+        fitting.LEVEL_SPREAD_DEFAULT * np.sqrt(n0 / (len(on_curve) + n0)), rel=1e-9)
 
 
 def test_estimate_prior_shrinks_spread_and_ignores_a_single_unit():
