@@ -69,8 +69,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from .fitting import FitWarning, fit, fit_province, region_label
-from .likelihood import DATE_HALF_WIDTH_DAYS, SOURCE_SD, SOURCE_SERIES_MIN
+from .fitting import FitWarning, fit, fit_province, region_label, source_sd_for
+from .likelihood import DATE_HALF_WIDTH_DAYS, SOURCE_SD
 from .timeaxis import DAYS_PER_YEAR, ROLLOUT_START
 
 __all__ = [
@@ -297,8 +297,7 @@ def _model_predictions(cache, code, cut, test, n_paths, seed):
     try:
         until = test["date"].max() + pd.Timedelta(days=1)
         fc = f.forecast(until=until, n_paths=n_paths, seed=seed)
-        source_sd = SOURCE_SD if f.data.n < SOURCE_SERIES_MIN else 0.0
-        q = np.quantile(figure_draws(fc, test, seed, source_sd=source_sd), (0.1, 0.5, 0.9), axis=0)
+        q = np.quantile(figure_draws(fc, test, seed, source_sd=source_sd_for(f.data.n)), (0.1, 0.5, 0.9), axis=0)
     except Exception as exc:  # noqa: BLE001
         return f.model_name, "failed", nan, nan, nan, f"forecast failed: {exc}"
     return f.model_name, f.status, q[0], q[1], q[2], ""
@@ -311,10 +310,9 @@ def figure_draws(fc, test: pd.DataFrame, seed=None, *, source_sd: float = SOURCE
     top of it, as in the likelihood (:mod:`ikdsim.likelihood`): its rounding (a uniform
     error over ``share_lo``-``share_hi``), its date's imprecision (a uniform shift within
     ``DATE_HALF_WIDTH_DAYS`` at each path's own rate) and the source error
-    (:data:`~ikdsim.likelihood.SOURCE_SD` of the share; none for a region whose fit had a
-    report series of :data:`~ikdsim.likelihood.SOURCE_SERIES_MIN` figures or more, as in
-    the fit).  Scoring the share alone against a figure rounded to a whole percent would
-    call a forecast wrong for the rounding.
+    (``source_sd`` of the share; the backtest passes the fit's own,
+    :func:`ikdsim.fitting.source_sd_for`).  Scoring the share alone against a figure
+    rounded to a whole percent would call a forecast wrong for the rounding.
 
     Parameters
     ----------
@@ -501,7 +499,9 @@ def backtest_summary(df: pd.DataFrame) -> pd.DataFrame:
         ok = sub[sub["abs_error_pp"].notna()]
         cov = ok["covered"].dropna()
         ranged = ok[ok["covered"].notna()]
-        score = 100.0 * interval_score(ranged["p10"], ranged["p90"], ranged["observed"]).mean() if len(ranged) else np.nan
+        score = np.nan
+        if len(ranged):
+            score = 100.0 * interval_score(ranged["p10"], ranged["p90"], ranged["observed"]).mean()
         err = ok.set_index(key)["abs_error_pp"]
         both = err.index.intersection(model_err.index)
         m_paired = float(model_err.loc[both].mean()) if len(both) else np.nan

@@ -206,14 +206,16 @@ def series_from_frame(observations: pd.DataFrame, region: str, *, start=ROLLOUT_
     return SeriesData(
         t=t[first],
         y=y[first],
-        round_var=measurement_var(y[first], half[first], _source_sd(int(first.sum()), source_sd)),
+        round_var=measurement_var(y[first], half[first], source_sd_for(int(first.sum()), source_sd)),
         date_half=prec[first] / DAYS_PER_YEAR,
         base=float(base[-1]) if base.size else float("nan"),
     )
 
 
-def _source_sd(n: int, source_sd: float | None) -> float:
-    """The source error's relative sd for a region of ``n`` usable figures."""
+def source_sd_for(n: int, source_sd: float | None = None) -> float:
+    """The source error's relative sd for a region of ``n`` usable figures: ``source_sd``
+    when given, else :data:`~ikdsim.likelihood.SOURCE_SD` below
+    :data:`~ikdsim.likelihood.SOURCE_SERIES_MIN` figures and 0 from there on."""
     if source_sd is not None:
         return float(source_sd)
     return SOURCE_SD if n < SOURCE_SERIES_MIN else 0.0

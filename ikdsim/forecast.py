@@ -11,8 +11,8 @@ Future disturbances are drawn unconditionally (the last weeks' lull or campaign 
 carried forward; its memory, :data:`ikdsim.likelihood.RATE_MEMORY_DAYS`, is short against
 the horizons that matter).  Paths start from the last observation (less its measurement
 error, drawn: rounding, date and source error), since the likelihood models the count as
-wandering around the curve; a region without data starts from zero at the rollout.  Increments are clipped at zero (a
-cumulative count never falls) and shares at 1.
+wandering around the curve; a region without data starts from zero at the rollout.
+Increments are clipped at zero (a cumulative count never falls) and shares at 1.
 
 :meth:`Forecast.target_date` gives the distribution of the first date each path reaches a
 target (default 30%): percentiles, the probability of having reached it by any date, and

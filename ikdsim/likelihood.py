@@ -28,16 +28,20 @@ every 15 days and for news figures a year apart.
 range the source's rounding allows (``share_lo`` to ``share_hi``, so approximate figures
 count as noisier), plus the error from an imprecise date (a figure dated to the month is
 off by up to half a month of adoption at the current rate), plus a *source error* of
-relative standard deviation :data:`SOURCE_SD`: figures quoted by different officials and
-outlets disagree by more than their rounding (off by default: see :data:`SOURCE_SD`;
-PPU's exact counts 20,179 on 31 December
-2024 and 20,126 on 15 January 2025; 14% and 14.97% a day apart in April 2025), through
-the day the count was taken, the denominator used and the outlet.  A region's regular
-report series (:data:`SOURCE_SERIES_MIN` figures or more) comes from one reporting system
-and is taken without it.  So
-:math:`m_i^2 = h_i^2/3 + (w_i \\lambda_i)^2/3 + (s\\, y_i)^2`, with :math:`h_i` half the
-rounding range, :math:`w_i` the date's half-width, :math:`\\lambda_i` the rate and
-:math:`s` the source error's relative sd (:data:`SOURCE_SD`).
+relative standard deviation :data:`SOURCE_SD` (off by default: see there): figures
+quoted by different officials and outlets disagree by more than their rounding (PPU's
+exact counts 20,179 on 31 December 2024 and 20,126 on 15 January 2025; 14% and 14.97% a
+day apart in April 2025), through the day the count was taken, the denominator used and
+the outlet.  A region's regular report series (:data:`SOURCE_SERIES_MIN` figures or more)
+comes from one reporting system and is taken without it.  So
+
+.. math::
+
+    m_i^2 = h_i^2/3 + (w_i \\lambda_i)^2/3 + (s\\, y_i)^2,
+
+with :math:`h_i` half the rounding range, :math:`w_i` the date's half-width,
+:math:`\\lambda_i` the rate and :math:`s` the source error's relative sd
+(:data:`SOURCE_SD`).
 
 The increments :math:`d_i = y_i - y_{i-1}` are then jointly Gaussian with mean
 :math:`\\mu_i` and a tridiagonal covariance (rounding errors are shared by neighbouring
