@@ -107,13 +107,13 @@ DATE_HALF_WIDTH_DAYS = {"day": 0.0, "month": 15.0, "approx": 60.0}
 #: at the mode summed on a grid, ``python benchmarks/real_data.py --source-profile``) is
 #: about 0.01: highest at 0.010 for the logistic and Bass models (4.6 and 7.1 above none)
 #: and at 0.005 to 0.010 for Gompertz (2.6 above).  Switched on at 0.01 it improved the
-#: backtests' interval scores a little (Kaltim 6.01 to 5.37 points, other regions 15.22 to
-#: 14.79, with the reported figure's own error in the prediction) and moved the 15-day
-#: synthetic calibration from 83% to 78% over ten seeds, but it turned Penajam Paser Utara's
-#: flat 2025 figures into a Bass plateau of 16.3% (Akaike weight 0.46, from 0.04; its 80%
-#: interval for 2030 15.7 to 17.7%) and the probability of not reaching 30% by 2030 from
-#: 0.33 to 0.85: a ceiling that sure is the overdispersion's too-small estimate on sparse
-#: real series (README, "On the real data"), which has to be dealt with first.
+#: backtests' interval scores a little (Kaltim 5.54 to 5.37 points, other regions 14.96 to
+#: 14.79, the reported figure's own error in the prediction either way), and, applied to
+#: every figure, moved the 15-day synthetic calibration from 83% to 78% over ten seeds; but
+#: it turned Penajam Paser Utara's flat 2025 figures into a Bass plateau of 16.3% (Akaike
+#: weight 0.46, from 0.04; its 80% interval for 2030 15.7 to 17.7%) and the probability of
+#: not reaching 30% by 2030 from 0.33 to 0.85: a lull read as saturation, with more
+#: confidence than the real series' spells of months allow (README, "On the real data").
 SOURCE_SD = 0.0
 
 #: A region with at least this many usable figures is taken as one office's report series
