@@ -259,8 +259,10 @@ def draw_parameters(
         mode.  ``"auto"``: MCMC below :data:`MCMC_BELOW_NOBS` observations; otherwise
         importance sampling, and MCMC when its diagnostics say it is unreliable (Pareto k
         above :data:`PARETO_K_MAX` or an effective sample size below :data:`ESS_MIN` of
-        the draws wanted).  A region without data (status ``province_curve``) always uses
-        the normal draws: its distribution *is* the widened province curve.
+        the draws wanted).  A region without data (status ``province_curve``) takes its
+        province fit's draws, by the same rule, with the spread between the province's
+        regencies added (:func:`_province_steps`); without a province fit, the normal draws
+        of its widened prior.
 
     Returns
     -------
@@ -285,12 +287,12 @@ def run_one(steps):
 
 def draw_steps(fit: FitResult, n: int, rng: np.random.Generator, *, method: str = "auto"):
     """:func:`draw_parameters` as steps (see :func:`run_steps`); returns PosteriorDraws."""
+    if fit.status == "province_curve" and fit.province is not None and method != "laplace":
+        return (yield from _province_steps(fit, n, rng, method))
     cov = np.asarray(fit.cov_z, dtype=float)
     if not np.all(np.isfinite(cov)) or not np.all(np.isfinite(fit.z)):
         raise ValueError(f"{fit.region_code}: the fit has no usable covariance ({fit.message})")
     cov = sampler_cov(cov)
-    if fit.status == "province_curve" and fit.province is not None and method != "laplace":
-        return (yield from _province_steps(fit, n, rng, method))
     if method == "laplace" or fit.status == "province_curve" or fit.data.n == 0:
         z = rng.multivariate_normal(fit.z, cov, size=n, method="eigh")
         return PosteriorDraws(z=z, method="laplace", ess=float(n), pareto_k=np.nan)

@@ -63,7 +63,7 @@ def test_approximate_rows_carry_rounding_variance(kaltim_obs):
     assert np.all(data.round_var[~approx] < data.round_var[approx].min())
 
 
-def test_every_figure_carries_the_source_error(kaltim_obs):
+def test_every_figure_carries_the_source_error(kaltim_obs, monkeypatch):
     # The measurement variance is rounding plus a source error of relative sd source_sd:
     # an exact count (no rounding) gets exactly (source_sd * y)**2.
     from ikdsim.likelihood import SOURCE_SD, SOURCE_SERIES_MIN
@@ -77,13 +77,16 @@ def test_every_figure_carries_the_source_error(kaltim_obs):
     exact = rounding.round_var == 0
     assert exact.any() and np.allclose(np.sqrt(data.round_var[exact]), 0.01 * data.y[exact])
     # One office's report series (SOURCE_SERIES_MIN figures or more) has no source error
-    # by default; a short one has SOURCE_SD.
+    # by default; a short one has SOURCE_SD.  With the source error switched on (it is off,
+    # 0, as shipped: a zero would make the rule untestable):
+    monkeypatch.setattr(fitting, "SOURCE_SD", 0.01)
     dense = national_table(1, pattern="dukcapil", seed=0).observations
     code = dense["region_code"].iloc[0]
     reports = fitting.series_from_frame(dense, code)
     assert reports.n >= SOURCE_SERIES_MIN and np.all(reports.round_var == 0)
     few = fitting.series_from_frame(dense.iloc[: SOURCE_SERIES_MIN - 1], code)
-    assert np.allclose(few.round_var, (SOURCE_SD * few.y) ** 2)
+    assert np.all(few.round_var > 0)
+    assert np.allclose(few.round_var, (fitting.SOURCE_SD * few.y) ** 2)
     # The lowest ceiling the data allow is below the highest figure by its error's half-range.
     top = np.argmax(data.y)
     assert fitting._ceiling_floor(data) == pytest.approx(data.y[top] - np.sqrt(3 * data.round_var[top]))
