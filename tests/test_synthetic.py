@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -269,11 +268,9 @@ def test_regions_table_matches_regions_csv():
     )
 
 
-def test_national_table_514_fast_and_in_schema():
-    t0 = time.perf_counter()
+def test_national_table_514_in_schema():
+    # Its build time is a speed figure: benchmarks/national.py prints it, no test times it.
     tab = syn.national_table(514)
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 3.0, elapsed
     obs = tab.observations
     assert_schema(obs)
     assert_shares_consistent(obs)
