@@ -121,7 +121,7 @@ def spell_paths(kappa: float, days: float, cond: bool):
             x = rng.standard_normal((theta.shape[0], dt.size)) @ root.T
             if gain is not None:
                 past = np.diff(FORECAST._numpy_curves(member, theta, member.data.t), axis=1, prepend=0.0)
-                x += (np.diff(member.data.y, prepend=0.0)[None, :] - past) @ gain.T / np.sqrt(sigma2)
+                x += (np.diff(member.data.y, prepend=0.0)[None, :] - past) @ gain.T  # unit integrals
             mus.append(mu), xs.append(x), s2s.append(sigma2)
         mu, x, sigma2 = np.vstack(mus), np.vstack(xs), np.vstack(s2s)
         noise = np.sqrt(sigma2) * (mu / dt[None, :]) * x
