@@ -44,6 +44,7 @@ from pathlib import Path
 from unittest import mock
 
 import numpy as np
+import pandas as pd
 
 from ikdsim import fitting
 from ikdsim.backtest import backtest, backtest_summary
@@ -61,6 +62,7 @@ DATASETS = {
 
 
 def run_backtests(paths: int, seed: int) -> None:
+    frames = []
     for name, (obs_path, reg_path) in DATASETS.items():
         t0 = time.perf_counter()
         with warnings.catch_warnings():
@@ -68,6 +70,7 @@ def run_backtests(paths: int, seed: int) -> None:
             regions = load_regions(reg_path)
             obs = load_observations(obs_path, regions=regions)
             frame = backtest(obs, regions, n_paths=paths, seed=seed)
+        frames.append(frame)
         summary = backtest_summary(frame).set_index("method")
         m = frame[frame["method"] == "model"]
         above, below = (m["observed"] > m["p90"]).mean(), (m["observed"] < m["p10"]).mean()
@@ -77,8 +80,18 @@ def run_backtests(paths: int, seed: int) -> None:
             cov = f", 80% interval held {row['coverage_80']:.0%}" if np.isfinite(row["coverage_80"]) else ""
             print(f"  {method:14s} mean error {row['mae_pp']:.2f} pp (median {row['median_ae_pp']:.2f}) "
                   f"on {int(row['n'])}{cov}")
+        model = summary.loc["model"]
         print(f"  model: above the 80% interval {above:.0%}, below {below:.0%}; "
-              f"interval score {summary.loc['model', 'interval_score_pp']:.2f} pp")
+              f"interval score {model['interval_score_pp']:.2f} pp")
+        print(f"  model coverage {model['coverage_80']:.0%}: 90% interval {model['coverage_80_lo']:.0%} to "
+              f"{model['coverage_80_hi']:.0%} by a bootstrap over the {int(model['n_regions'])} regions; "
+              f"each region counted once {model['coverage_80_regions']:.0%}")
+    if len(frames) == 2:  # both data sets pooled: ten regions
+        both = backtest_summary(pd.concat(frames)).set_index("method").loc["model"]
+        print(f"both: model coverage {both['coverage_80']:.0%} of {int(both['n_interval'])} later figures, "
+              f"90% interval {both['coverage_80_lo']:.0%} to {both['coverage_80_hi']:.0%} over the "
+              f"{int(both['n_regions'])} regions; each region counted once {both['coverage_80_regions']:.0%}; "
+              f"interval score {both['interval_score_pp']:.2f} pp")
 
 
 def _spell_disturbance(member, t: np.ndarray, sigma2: float, kappa: float, memory: float, cond: bool):

@@ -442,8 +442,66 @@ def backtest(
 # ---------------------------------------------------------------------------- summary
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "method", "n", "failed", "mae_pp", "median_ae_pp", "coverage_80", "n_interval",
+    "n_regions", "coverage_80_lo", "coverage_80_hi", "coverage_80_regions",
     "interval_score_pp", "model_mae_pp_paired", "method_mae_pp_paired", "model_ratio",
 )  # fmt: skip
+
+
+#: Resamples of the regions in :func:`coverage_uncertainty` (with a fixed seed: the same
+#: backtest gives the same interval).
+COVERAGE_RESAMPLES = 2000
+
+
+def coverage_uncertainty(covered, regions, *, level: float = 0.9, n_resamples: int = COVERAGE_RESAMPLES,
+                         seed: int = 0) -> tuple[float, float, float]:
+    """How sure a backtest's coverage is: a bootstrap over regions, and each region once.
+
+    The later figures of one region are not independent trials of an interval: a surge
+    or a lull that one cut misses, the next cuts miss too, and a region with many figures
+    scored from many cuts counts its surprise many times.  So the coverage's uncertainty
+    comes from resampling whole regions (a cluster bootstrap: Davison and Hinkley 1997,
+    section 3.8), and the mean of the regions' own coverages shows how much the figure
+    rests on the regions with most figures.
+
+    Parameters
+    ----------
+    covered : array-like of float
+        1.0 or 0.0 per scored figure (NaN: not scored, left out).
+    regions : array-like
+        The region of each figure.
+    level : float
+        Level of the percentile interval.
+    n_resamples : int
+        Bootstrap resamples.
+    seed : int
+        Seed of the resampling.
+
+    Returns
+    -------
+    lo, hi : float
+        Percentile interval of the coverage (covered figures over figures, pooled) over
+        resamples of the regions; NaN with fewer than two regions.
+    by_region : float
+        The mean over regions of each region's coverage (NaN without a scored figure).
+
+    Examples
+    --------
+    >>> lo, hi, each = coverage_uncertainty([1, 1, 0, 1], ["a", "a", "b", "b"])
+    >>> round(lo, 2), round(hi, 2), each
+    (0.5, 1.0, 0.75)
+    """
+    frame = pd.DataFrame({"covered": np.asarray(covered, dtype=float), "region": np.asarray(regions)})
+    frame = frame[frame["covered"].notna()]
+    if frame.empty:
+        return np.nan, np.nan, np.nan
+    per = frame.groupby("region")["covered"].agg(["sum", "count"])
+    by_region = float((per["sum"] / per["count"]).mean())
+    if len(per) < 2:
+        return np.nan, np.nan, by_region
+    pick = np.random.default_rng(seed).integers(0, len(per), size=(int(n_resamples), len(per)))
+    ratio = per["sum"].to_numpy()[pick].sum(axis=1) / per["count"].to_numpy()[pick].sum(axis=1)
+    lo, hi = np.quantile(ratio, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi), by_region
 
 
 def interval_score(p10, p90, observed, alpha: float = 0.2) -> np.ndarray:
@@ -477,7 +535,10 @@ def backtest_summary(df: pd.DataFrame) -> pd.DataFrame:
         ``method``; ``n`` the points scored; ``failed`` the rows without a prediction;
         ``mae_pp`` and ``median_ae_pp`` the mean and median absolute error of the median
         (percentage points); ``coverage_80`` the fraction of points inside the 80%
-        interval (NaN without an interval) out of ``n_interval``; ``interval_score_pp``
+        interval (NaN without an interval) out of ``n_interval`` figures of ``n_regions``
+        regions, with ``coverage_80_lo`` and ``coverage_80_hi`` its 90% interval by a
+        bootstrap over regions and ``coverage_80_regions`` the mean of the regions' own
+        coverages (:func:`coverage_uncertainty`); ``interval_score_pp``
         the mean interval score of those intervals (:func:`interval_score`, percentage
         points);
         ``model_mae_pp_paired`` and ``method_mae_pp_paired`` the model's and the method's
@@ -487,8 +548,10 @@ def backtest_summary(df: pd.DataFrame) -> pd.DataFrame:
         ``attrs["best_baseline"]`` is the baseline with the lowest error relative to the
         model on the points both scored (the highest ``model_ratio``: the hardest baseline
         to beat); ``attrs["model_vs_best"]`` is that ratio, ``attrs["paired_n"]`` the
-        number of points it rests on; ``attrs["model_coverage_80"]`` the model's coverage
-        and ``attrs["model_interval_score_pp"]`` its interval score.
+        number of points it rests on; ``attrs["model_coverage_80"]`` the model's coverage,
+        ``attrs["model_coverage_80_interval"]`` its bootstrap interval (lo, hi),
+        ``attrs["model_coverage_80_regions"]`` each region counted once, and
+        ``attrs["model_interval_score_pp"]`` its interval score.
     """
     key = ["region_code", "cut_date", "date"]
     scored = df[df["abs_error_pp"].notna()]
@@ -506,11 +569,14 @@ def backtest_summary(df: pd.DataFrame) -> pd.DataFrame:
         both = err.index.intersection(model_err.index)
         m_paired = float(model_err.loc[both].mean()) if len(both) else np.nan
         x_paired = float(err.loc[both].mean()) if len(both) else np.nan
+        cov_lo, cov_hi, cov_regions = coverage_uncertainty(ranged["covered"], ranged["region_code"])
         rows.append(dict(
             method=method, n=len(ok), failed=len(sub) - len(ok),
             mae_pp=float(ok["abs_error_pp"].mean()) if len(ok) else np.nan,
             median_ae_pp=float(ok["abs_error_pp"].median()) if len(ok) else np.nan,
             coverage_80=float(cov.mean()) if len(cov) else np.nan, n_interval=len(cov),
+            n_regions=int(ranged["region_code"].nunique()), coverage_80_lo=cov_lo, coverage_80_hi=cov_hi,
+            coverage_80_regions=cov_regions,
             interval_score_pp=float(score), model_mae_pp_paired=m_paired, method_mae_pp_paired=x_paired,
             model_ratio=m_paired / x_paired if x_paired and np.isfinite(x_paired) and x_paired > 0 else np.nan,
         ))  # fmt: skip
@@ -528,5 +594,12 @@ def backtest_summary(df: pd.DataFrame) -> pd.DataFrame:
         out.attrs.update(best_baseline=None, model_vs_best=np.nan, paired_n=0)
     model_row = out[out["method"] == "model"]
     out.attrs["model_coverage_80"] = float(model_row["coverage_80"].iloc[0]) if len(model_row) else np.nan
+    out.attrs["model_coverage_80_interval"] = (
+        (float(model_row["coverage_80_lo"].iloc[0]), float(model_row["coverage_80_hi"].iloc[0]))
+        if len(model_row) else (np.nan, np.nan)
+    )
+    out.attrs["model_coverage_80_regions"] = (
+        float(model_row["coverage_80_regions"].iloc[0]) if len(model_row) else np.nan
+    )
     out.attrs["model_interval_score_pp"] = float(model_row["interval_score_pp"].iloc[0]) if len(model_row) else np.nan
     return out

@@ -225,3 +225,48 @@ def test_real_series_from_other_regions_validate_and_backtest():
     assert s.loc["model", "n"] >= 20 and s.loc["model", "failed"] == 0
     assert s.loc["model", "mae_pp"] < min(s.loc["last_value", "mae_pp"], s.loc["straight_line", "mae_pp"])
     assert s.loc["model", "coverage_80"] >= 0.5
+    # Seven regions: the coverage comes with its bootstrap interval around it.
+    assert s.loc["model", "n_regions"] == 7
+    assert s.loc["model", "coverage_80_lo"] <= s.loc["model", "coverage_80"] <= s.loc["model", "coverage_80_hi"]
+
+
+def test_coverage_uncertainty_resamples_whole_regions():
+    from ikdsim.backtest import coverage_uncertainty
+
+    # Region a: 9 of 10 figures inside; b: 1 of 2; c: 0 of 1 (and one figure not scored).
+    covered = [1.0] * 9 + [0.0] + [1.0, 0.0] + [0.0, np.nan]
+    regions = ["a"] * 10 + ["b"] * 2 + ["c"] * 2
+    lo, hi, each = coverage_uncertainty(covered, regions)
+    assert each == pytest.approx((0.9 + 0.5 + 0.0) / 3)  # each region once
+    # Pooled: 10 of 13.  A resample is a multiset of whole regions, so its coverage is one
+    # of the ratios such multisets give: all-c gives 0, all-a 0.9 (the highest there is).
+    assert lo <= 10 / 13 <= hi and 0.0 <= lo and hi <= 0.9
+    sums, counts = np.array([9, 1, 0]), np.array([10, 2, 1])
+    reachable = {round(float(sums @ k / (counts @ k)), 12)
+                 for k in (np.array(v) for v in np.ndindex(4, 4, 4)) if 0 < k.sum() == 3}
+    assert round(lo, 12) in reachable and round(hi, 12) in reachable
+    # Seeded; the same regions with the same coverage leave no spread; one region, no interval.
+    assert coverage_uncertainty(covered, regions) == (lo, hi, each)
+    assert coverage_uncertainty([1, 0, 1, 0], ["a", "a", "b", "b"])[:2] == (0.5, 0.5)
+    assert np.isnan(coverage_uncertainty([1, 0], ["a", "a"])[0])
+    # Figures independent of their region (many regions of one figure each): the interval
+    # is the binomial one, 0.8 +- 1.645 sqrt(0.8 * 0.2 / 400) = 0.767 to 0.833.
+    rng = np.random.default_rng(3)
+    flips = (rng.random(400) < 0.8).astype(float)
+    lo, hi, _ = coverage_uncertainty(flips, np.arange(400))
+    assert hi - lo == pytest.approx(2 * 1.645 * np.sqrt(0.8 * 0.2 / 400), rel=0.15)
+
+
+def test_summary_and_json_carry_the_coverage_uncertainty(hand_made, capsys, write_file):
+    df = backtest(hand_made, n_paths=200, model="logistic")
+    s = backtest_summary(df)
+    row = s.set_index("method").loc["model"]
+    assert row["n_regions"] == 1 and np.isnan(row["coverage_80_lo"])  # one region: no interval
+    assert row["coverage_80_regions"] == row["coverage_80"]
+    assert np.isnan(s.attrs["model_coverage_80_interval"][0])
+    path = write_file("hand.csv", rows(("2024-01-01", 2000), ("2024-01-31", 5000), ("2024-03-01", 7000)))
+    assert main(["backtest", "--data", str(path), "--paths", "100", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["model_coverage_80_interval"] == [None, None]
+    assert out["model_coverage_80_regions"] == out["model_coverage_80"]
+    assert {"n_regions", "coverage_80_lo", "coverage_80_hi", "coverage_80_regions"} <= set(out["summary"][0])

@@ -9,8 +9,11 @@ Holt.
 
 Output: ``table`` (default) prints one line per scored figure and then the summary;
 ``json`` prints ``{"rows": [...], "summary": [...], "best_baseline": ...,
-"model_vs_best": ..., "model_coverage_80": ..., "model_interval_score_pp": ...}``; ``csv``
-prints the long rows.
+"model_vs_best": ..., "model_coverage_80": ..., "model_coverage_80_interval": [lo, hi],
+"model_coverage_80_regions": ..., "model_interval_score_pp": ...}``; ``csv`` prints the long
+rows.  The coverage comes with its uncertainty: a 90% interval from a bootstrap over
+regions, and the mean of the regions' own coverages
+(:func:`ikdsim.backtest.coverage_uncertainty`).
 Exit status: 0 when the backtest ran; 1 when no region has enough observations or every
 model fit failed; 2 on bad input (unreadable data).
 """
@@ -105,6 +108,8 @@ def _json(df: pd.DataFrame, summary: pd.DataFrame) -> dict:
         "model_vs_best": _clean(summary.attrs.get("model_vs_best")),
         "paired_n": summary.attrs.get("paired_n"),
         "model_coverage_80": _clean(summary.attrs.get("model_coverage_80")),
+        "model_coverage_80_interval": [_clean(x) for x in summary.attrs.get("model_coverage_80_interval", (np.nan,) * 2)],
+        "model_coverage_80_regions": _clean(summary.attrs.get("model_coverage_80_regions")),
         "model_interval_score_pp": _clean(summary.attrs.get("model_interval_score_pp")),
     }
 
@@ -196,8 +201,13 @@ def format_summary(summary: pd.DataFrame) -> str:
         )
     cov = summary.attrs.get("model_coverage_80")
     if cov is not None and not pd.isna(cov):
-        n = int(summary.loc[summary["method"] == "model", "n_interval"].iloc[0])
-        lines.append(f"Model 80% interval coverage: {cov:.0%} of {n} later figures (nominal 80%); "
-                     f"interval score {summary.attrs['model_interval_score_pp']:.2f} pp (width plus 10 times "
-                     "any miss; lower is better).")
+        row = summary.loc[summary["method"] == "model"].iloc[0]
+        n, k = int(row["n_interval"]), int(row["n_regions"])
+        lo, hi = summary.attrs.get("model_coverage_80_interval", (np.nan, np.nan))
+        sure = (f"; 90% interval {lo:.0%} to {hi:.0%} by a bootstrap over the {k} regions"
+                if np.isfinite(lo) and np.isfinite(hi) else "")
+        lines.append(f"Model 80% interval coverage: {cov:.0%} of {n} later figures (nominal 80%){sure}; "
+                     f"each region counted once: {summary.attrs['model_coverage_80_regions']:.0%}.")
+        lines.append(f"Model interval score: {summary.attrs['model_interval_score_pp']:.2f} pp (width plus 10 "
+                     "times any miss; lower is better).")
     return "\n".join(lines)
