@@ -359,8 +359,8 @@ def narrative(summary: Mapping[str, Any], lang: str = "id") -> str:
                 f"setelah {horizon_year}" if id_ else f"after {horizon_year}")
             # "of the simulations", not "chance": on real series these intervals held about
             # 6 later figures in 10 (README, "On the real data"); the notebook says so.
-            band = (f" (80% simulasi antara {lo} dan {hi})" if id_
-                    else f" (80% of the simulations between {lo} and {hi})")
+            band = (f" (80% simulasi mencapainya antara {lo} dan {hi})" if id_
+                    else f" (80% of the simulations reach it between {lo} and {hi})")
         lines.append(
             f"Dengan tren saat ini, median perkiraan mencapai {tgt} adalah {fmt_date(g('p50'), lang, day=False)}{band}."
             if id_ else
