@@ -14,7 +14,7 @@ widening alone).
     python benchmarks/real_data.py --spell 3,180 --spell 3,180,cond   # a what-if (below)
 
 Data sets: ``data/ikd_observations.csv`` (Kalimantan Timur and the nation, the data the
-package was built on) and ``data/other_regions/`` (seven cities and regencies elsewhere,
+package was built on) and ``data/other_regions/`` (eleven cities and regencies elsewhere,
 collected for this check and used for nothing else).
 
 ``--source-profile`` prints the log-likelihood at the mode of the shipped real series (the

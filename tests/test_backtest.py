@@ -217,7 +217,7 @@ def test_real_series_from_other_regions_validate_and_backtest():
         warnings.simplefilter("error")
         regions = load_regions(root / "regions.csv")
         obs = load_observations(root / "ikd_observations.csv", regions=regions)
-    assert obs["region_code"].nunique() == 7 and len(obs) == 29
+    assert obs["region_code"].nunique() == 11 and len(obs) == 50
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         frame = backtest(obs, regions, n_paths=300, seed=0)
@@ -225,8 +225,8 @@ def test_real_series_from_other_regions_validate_and_backtest():
     assert s.loc["model", "n"] >= 20 and s.loc["model", "failed"] == 0
     assert s.loc["model", "mae_pp"] < min(s.loc["last_value", "mae_pp"], s.loc["straight_line", "mae_pp"])
     assert s.loc["model", "coverage_80"] >= 0.5
-    # Seven regions: the coverage comes with its bootstrap interval around it.
-    assert s.loc["model", "n_regions"] == 7
+    # Eleven regions: the coverage comes with its bootstrap interval around it.
+    assert s.loc["model", "n_regions"] == 11
     assert s.loc["model", "coverage_80_lo"] <= s.loc["model", "coverage_80"] <= s.loc["model", "coverage_80_hi"]
 
 
