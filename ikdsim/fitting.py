@@ -87,7 +87,7 @@ from statsmodels.tools.numdiff import approx_fprime
 from .batchfit import BAD, BatchProblem, find_modes, gradient_hessian, untransform
 from .likelihood import DATE_HALF_WIDTH_DAYS, SOURCE_SD, SOURCE_SERIES_MIN, SeriesData, loglik_batch, measurement_var
 from .models import CANDIDATES, get_model
-from .priors import PRIOR_SCALE, TAU_PRIOR_UNITS, Prior, estimate_prior, from_prior_scale, to_prior_scale
+from .priors import DEFAULT_PRIOR, PRIOR_SCALE, TAU_PRIOR_UNITS, Prior, estimate_prior, from_prior_scale, to_prior_scale
 from .results import FitResult
 from .timeaxis import DAYS_PER_YEAR, ROLLOUT_START, to_years
 
@@ -401,7 +401,7 @@ def _starts(model, data: SeriesData, prior: Prior, previous: np.ndarray | None =
             pass
     cands.append(np.array([float(from_prior_scale(n, prior.mean[n])) for n in names]))
     out = []
-    s2 = prior.mean.get("sigma2", np.log(0.015))
+    s2 = prior.mean.get("sigma2", DEFAULT_PRIOR["sigma2"][0])
     for theta in cands:
         theta = np.clip(theta, inner_lo, inner_hi)
         z = model.transform(theta[None, :])[0]

@@ -358,7 +358,7 @@ def narrative(summary: Mapping[str, Any], lang: str = "id") -> str:
             hi = fmt_date(g("p90"), lang, day=False) if g("p90") else (
                 f"setelah {horizon_year}" if id_ else f"after {horizon_year}")
             # "of the simulations", not "chance": on real series these intervals held about
-            # 6 later figures in 10 (README, "On the real data"); the notebook says so.
+            # 7 later figures in 10 (README, "On the real data"); the notebook says so.
             band = (f" (80% simulasi mencapainya antara {lo} dan {hi})" if id_
                     else f" (80% of the simulations reach it between {lo} and {hi})")
         lines.append(

@@ -249,8 +249,12 @@ def test_pooled_prior_centres_overdispersion_on_marginal_estimates_and_leaves_ce
 
     The synthetic truth has sigma2 ~ 0.015 (log-rate sd 0.3 over 30 days).  Short news
     series fitted by their joint posterior mode put it at ~0.008 (measured: 0.0080 on this
-    province), and a pooled prior centred there halved every regency's forecast noise; the
-    marginal (REML-like) estimate gives 0.013.  The ceiling keeps the default prior.
+    province, with the default prior then centred at 0.015), and a pooled prior centred
+    there halved every regency's forecast noise; the marginal (REML-like) estimate gave
+    0.013.  With the default centred at 0.15 (the real series' spells: see
+    ikdsim.priors.DEFAULT_PRIOR) the short series' stage-1 fits lean towards it and the
+    pooled centre is 0.027: above the truth, below the default.  The ceiling keeps the
+    default prior.
     """
     tab = national_table(20, pattern="news", seed=3, provinces=1)
     with warnings.catch_warnings():
@@ -258,7 +262,7 @@ def test_pooled_prior_centres_overdispersion_on_marginal_estimates_and_leaves_ce
         res = fitting.fit_province(tab.observations, "11", model="logistic", regions=tab.regions)
     f = next(r for c, r in res.items() if "." in c and r.status != "failed")
     assert f.prior.source.startswith("pooled:11")
-    assert 0.011 < np.exp(f.prior.mean["sigma2"]) < 0.02
+    assert 0.011 < np.exp(f.prior.mean["sigma2"]) < 0.05
     assert f.prior.mean["K"] == Prior.default(["K"]).mean["K"]
     assert f.prior.sd["K"] == Prior.default(["K"]).sd["K"]
 
