@@ -36,6 +36,7 @@ do to the forecasts.  ``--spell 0,30,cond`` conditions the model's own disturban
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import time
 import warnings
@@ -86,7 +87,7 @@ def run_backtests(paths: int, seed: int) -> None:
         print(f"  model coverage {model['coverage_80']:.0%}: 90% interval {model['coverage_80_lo']:.0%} to "
               f"{model['coverage_80_hi']:.0%} by a bootstrap over the {int(model['n_regions'])} regions; "
               f"each region counted once {model['coverage_80_regions']:.0%}")
-    if len(frames) == 2:  # both data sets pooled: ten regions
+    if len(frames) == 2:  # both data sets pooled
         both = backtest_summary(pd.concat(frames)).set_index("method").loc["model"]
         print(f"both: model coverage {both['coverage_80']:.0%} of {int(both['n_interval'])} later figures, "
               f"90% interval {both['coverage_80_lo']:.0%} to {both['coverage_80_hi']:.0%} over the "
@@ -135,7 +136,9 @@ def spell_paths(kappa: float, days: float, cond: bool):
             if gain is not None:
                 past = np.diff(FORECAST._numpy_curves(member, theta, member.data.t), axis=1, prepend=0.0)
                 x += (np.diff(member.data.y, prepend=0.0)[None, :] - past) @ gain.T  # unit integrals
-            mus.append(mu), xs.append(x), s2s.append(sigma2)
+            mus.append(mu)
+            xs.append(x)
+            s2s.append(sigma2)
         mu, x, sigma2 = np.vstack(mus), np.vstack(xs), np.vstack(s2s)
         noise = np.sqrt(sigma2) * (mu / dt[None, :]) * x
         if np.isfinite(fit.data.base) and fit.data.base > 0:
@@ -156,7 +159,7 @@ def spell_whatif(specs: list[str], paths: int, seed: int) -> None:
             parts = spec.split(",")
             patch = (mock.patch.object(FORECAST, "paths_from_draws",
                                        spell_paths(float(parts[0]), float(parts[1]), parts[2:] == ["cond"]))
-                     if spec != "none" else mock.patch.object(FORECAST, "STEP_DAYS", FORECAST.STEP_DAYS))
+                     if spec != "none" else contextlib.nullcontext())
             with patch, warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 regions = load_regions(reg_path)
