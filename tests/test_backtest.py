@@ -205,8 +205,8 @@ def test_figure_draws_add_each_figures_measurement_error():
 def test_real_series_from_other_regions_validate_and_backtest():
     # The out-of-sample real data (data/other_regions/) load without errors or warnings,
     # and the model's medians beat carrying the last value forward and the straight line
-    # on the same later figures (measured: 3.03 pp against 4.10 and 4.89; its 80% interval
-    # held 62% of them).  A broken fit or forecast would lose to the baselines.
+    # on the same later figures (measured with 300 paths: 1.63 pp against 2.88 and 2.87).
+    # A broken fit or forecast would lose to the baselines.
     import warnings
 
     from ikdsim.backtest import backtest, backtest_summary
@@ -224,7 +224,9 @@ def test_real_series_from_other_regions_validate_and_backtest():
     s = backtest_summary(frame).set_index("method")
     assert s.loc["model", "n"] >= 20 and s.loc["model", "failed"] == 0
     assert s.loc["model", "mae_pp"] < min(s.loc["last_value", "mae_pp"], s.loc["straight_line", "mae_pp"])
-    assert s.loc["model", "coverage_80"] >= 0.5
+    # The intervals hold at least 65% of the later figures (measured with these 300 paths:
+    # 72%; 60% with the overdispersion prior's old centre, 0.015, which this guards against).
+    assert s.loc["model", "coverage_80"] >= 0.65
     # Eleven regions: the coverage comes with its bootstrap interval around it.
     assert s.loc["model", "n_regions"] == 11
     assert s.loc["model", "coverage_80_lo"] <= s.loc["model", "coverage_80"] <= s.loc["model", "coverage_80_hi"]
