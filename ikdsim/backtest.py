@@ -560,8 +560,8 @@ def backtest_summary(df: pd.DataFrame) -> pd.DataFrame:
     for method in [m for m in METHODS if m in set(df["method"])] + sorted(set(df["method"]) - set(METHODS)):
         sub = df[df["method"] == method]
         ok = sub[sub["abs_error_pp"].notna()]
-        cov = ok["covered"].dropna()
         ranged = ok[ok["covered"].notna()]
+        cov = ranged["covered"]
         score = np.nan
         if len(ranged):
             score = 100.0 * interval_score(ranged["p10"], ranged["p90"], ranged["observed"]).mean()
