@@ -12,13 +12,23 @@ its region.  Written in numpy (:meth:`ikdsim.models.GrowthModel.anchored_and_rat
 is a dozen temporaries of shape (draws, observations) per evaluation, plus a copy of the
 region's data per draw, and it cost twice the filter itself (measured on 100 synthetic
 regencies: 8.1 s of curves, 1.4 s of copies, 3.9 s of filter).  :func:`curve_loglik`
-evaluates the curve point by point inside the filter's loop instead, reading each draw's
-data by its region's index, and from the shape ``g = F / K`` and ``1 - g`` directly (one to
+finishes the curves point by point inside the filter's loop instead, reading each draw's
+data by its region's index, from the shape ``g = F / K`` and ``1 - g`` directly (one to
 three transcendental calls a point, where the log-scale forms of :mod:`ikdsim.models` take
 five to seven), several evaluations of a series filtered side by side
-(:func:`filter_lanes`): 0.9, 1.6, 2.5 and 1.3 us per evaluation of 61 figures for the
-logistic, Gompertz, Richards and Bass forms, against 5 to 12 us in numpy.  The same numbers to rounding
-(tested against the numpy forms over wide parameter ranges).
+(:func:`filter_lanes`).
+
+The transcendental calls themselves (``exp``, ``expm1``, ``log1p``) are numpy's, on a
+chunk of evaluations at once (:func:`shape_terms`): numpy computes them with the
+processor's vector instructions (0.7 to 1.1 ns a value here), where a compiled loop calls
+the C library's one value at a time (about 5 ns; numba vectorises them only with Intel's
+SVML, which pip's llvmlite cannot use).  Measured on the 774,000 density evaluations of
+60 synthetic regencies (61 figures each; three alternated runs, the best of three passes
+each): Gompertz 1.18-1.21 -> 0.97-1.02 us an evaluation, Richards 1.80-1.87 -> 1.09-1.25,
+logistic 0.85-0.91 -> 0.82-0.84, Bass 0.87-0.89 -> 0.93-0.95; 0.94-0.97 s -> 0.74-0.79 s in
+all.  The same numbers to rounding
+(numpy's and the C library's functions may differ in the last bit: tested against the
+numpy forms over wide parameter ranges).
 
 The forms compiled are the built-in ceiling models (logistic, Gompertz, Richards, Bass; see
 :func:`ikdsim.statespace.compiled_form`); any other form (a generalized Bass model with its
@@ -41,81 +51,212 @@ LOGISTIC, GOMPERTZ, RICHARDS, BASS = 0, 1, 2, 3
 #: Evaluations of one series filtered side by side (:func:`filter_lanes`).
 LANES = 4
 
-@njit(cache=True, error_model="numpy", inline="always")
-def _logistic(z):  # pragma: no cover - compiled
-    """``g = expit(z)`` and ``h = 1 - g``, both to full relative precision (one exp)."""
-    e = math.exp(-abs(z))
-    if z >= 0.0:
-        return 1.0 / (1.0 + e), e / (1.0 + e)
-    return e / (1.0 + e), 1.0 / (1.0 + e)
+#: Rows whose curves' terms are computed together (:func:`shape_terms`): four scratch
+#: arrays of this many rows by the observations (about 0.25 MB each for 61 figures).
+CHUNK = 512
 
+@njit(cache=True, error_model="numpy")
+def _first_args(form, theta, owner, t, n_obs, x):  # pragma: no cover - compiled
+    """Stage 1 of :func:`shape_terms`: the argument of the first exponential at every point.
 
-@njit(cache=True, error_model="numpy", inline="always")
-def _from_w(w):  # pragma: no cover - compiled
-    """``g = exp(-w)`` and ``h = 1 - g``, both to full relative precision, from one call.
-
-    Below ``w = 1/2`` from ``expm1(-w)`` (``h`` is small there); from ``w = 1/2`` on
-    ``g = exp(-w)`` and ``h = 1 - g``: ``h > 0.39`` there, so the subtraction errs by at
-    most half an ulp of 1, 3e-16 of ``h`` (was ``expm1`` and ``exp`` both: 13.6 ns a
-    point against 5.8).
+    ``-|z|`` (logistic, Richards), ``-z`` (Gompertz) with ``z = r (t - t0)``, or ``-c t``
+    (Bass, ``c = p + q``), at the observations of row ``b``'s series (columns ``0 .. n - 1``)
+    and at ``t = 0`` (the last column: the anchor); the columns between are set to 0.
     """
-    if w < 0.5:
-        em = math.expm1(-w)
-        return 1.0 + em, -em
-    g = math.exp(-w)
-    return g, 1.0 - g
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def _shape(form, t, r, t0, nu):  # pragma: no cover - compiled
-    """The curve's shape ``g = F / K`` at ``t``, ``h = 1 - g``, and ``dg/dt``."""
-    z = r * (t - t0)
-    if form == LOGISTIC:
-        g, h = _logistic(z)
-        return g, h, r * g * h
-    if form == GOMPERTZ:
-        u = math.exp(-z)  # g = exp(-u)
-        g, h = _from_w(u)
-        return g, h, r * (u * g)
-    # Richards: g = (1 + exp(-z))^(-1/nu) = exp(-w), w = log(1 + exp(-z)) / nu
-    e = math.exp(-abs(z))
-    l1 = math.log1p(e)
-    if z > 0.0:
-        big_l, ex = l1, e / (1.0 + e)  # log(1 + exp(-z)), expit(-z)
-    else:
-        big_l, ex = l1 - z, 1.0 / (1.0 + e)
-    g, h = _from_w(big_l / nu)
-    return g, h, g * (r / nu) * ex
+    last = x.shape[1] - 1
+    for b in range(theta.shape[0]):
+        s = owner[b]
+        n = n_obs[s]
+        p1, p2 = theta[b, 1], theta[b, 2]
+        if form == BASS:
+            c = p1 + p2
+            for i in range(n):
+                x[b, i] = -(c * t[s, i])
+            x[b, last] = -(c * 0.0)
+        elif form == GOMPERTZ:
+            for i in range(n):
+                x[b, i] = -(p1 * (t[s, i] - p2))
+            x[b, last] = -(p1 * (0.0 - p2))
+        else:
+            for i in range(n):
+                x[b, i] = -abs(p1 * (t[s, i] - p2))
+            x[b, last] = -abs(p1 * (0.0 - p2))
+        for i in range(n, last):
+            x[b, i] = 0.0
 
 
 @njit(cache=True, error_model="numpy")
-def anchored_rate(form, theta, t, level, rate):  # pragma: no cover - compiled
-    """Anchored curve and rate of one parameter set at the times ``t`` (in place).
+def _richards_w(theta, owner, t, n_obs, x):  # pragma: no cover - compiled
+    """Stage 2 of :func:`shape_terms` for Richards: ``log1p(exp(-|z|))`` in ``x`` becomes ``-w``,
+    ``w = log(1 + exp(-z)) / nu`` (so that ``g = exp(-w)``), in place."""
+    last = x.shape[1] - 1
+    for b in range(theta.shape[0]):
+        s = owner[b]
+        r, t0, nu = theta[b, 1], theta[b, 2], theta[b, 3]
+        for i in range(n_obs[s]):
+            z = r * (t[s, i] - t0)
+            x[b, i] = -((x[b, i] if z > 0.0 else x[b, i] - z) / nu)
+        z = r * (0.0 - t0)
+        x[b, last] = -((x[b, last] if z > 0.0 else x[b, last] - z) / nu)
+
+
+def shape_terms(form: int, theta: np.ndarray, owner: np.ndarray, t: np.ndarray, n_obs: np.ndarray, buffers) -> tuple:
+    """The exponentials and logarithms of many curves, by numpy's vectorised functions.
+
+    Row ``b`` is the parameter set ``theta[b]`` on the times of series ``owner[b]`` (its
+    first ``n_obs`` entries of ``t[owner[b]]``), plus ``t = 0`` in the last column.  The
+    terms are those of the shape ``g = F / K`` and ``h = 1 - g``, each form's from one to
+    three transcendental calls a point (see the module docstring):
+
+    - ``e1``: ``exp(-|z|)`` (logistic, Richards), ``u = exp(-z)`` (Gompertz), ``exp(-c t)`` (Bass);
+    - ``x2``: ``-w``, where ``g = exp(-w)`` (Gompertz ``w = u``, Richards
+      ``w = log(1 + exp(-z)) / nu``; Bass ``w = c t``);
+    - ``ex = exp(-w)`` and ``em = expm1(-w)`` (not for the logistic).
+
+    Parameters
+    ----------
+    form : int
+    theta : ndarray, shape (B, k)
+    owner : ndarray of int, shape (B,)
+    t : ndarray, shape (S, W)
+    n_obs : ndarray of int, shape (S,)
+    buffers : list of four ndarray, shape (>= B, W + 1)
+        Scratch, overwritten.
+
+    Returns
+    -------
+    e1, x2, ex, em : ndarray, shape (B, W + 1)
+        Views of ``buffers``.
+    """
+    rows = theta.shape[0]
+    e1, x2, ex, em = (buf[:rows] for buf in buffers)
+    _first_args(form, theta, owner, t, n_obs, e1)
+    with np.errstate(all="ignore"):  # as the compiled forms: inf or NaN, then -inf density
+        if form == BASS:
+            x2[...] = e1
+            np.expm1(x2, out=em)
+            np.exp(x2, out=ex)
+            np.exp(x2, out=e1)
+        else:
+            np.exp(e1, out=e1)
+            if form == GOMPERTZ:
+                np.negative(e1, out=x2)
+            elif form == RICHARDS:
+                np.log1p(e1, out=x2)
+                _richards_w(theta, owner, t, n_obs, x2)
+            if form != LOGISTIC:
+                np.exp(x2, out=ex)
+                np.expm1(x2, out=em)
+    return e1, x2, ex, em
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _g_h(w, exw, emw):  # pragma: no cover - compiled
+    """``g = exp(-w)`` and ``h = 1 - g`` to full relative precision, from ``exp(-w)`` and
+    ``expm1(-w)``: below ``w = 1/2`` from ``expm1`` (``h`` is small there), from ``w = 1/2``
+    on ``g = exp(-w)`` and ``h = 1 - g`` (``h > 0.39``, so the subtraction errs by at most
+    half an ulp of 1, 3e-16 of ``h``)."""
+    if w < 0.5:
+        return 1.0 + emw, -emw
+    return exw, 1.0 - exw
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _shape_at(form, q, i, r, t_i, t0, nu, e1, x2, ex, em):  # pragma: no cover - compiled
+    """``g``, ``h`` and ``dg/dt`` of row ``q`` at column ``i`` (time ``t_i``), from its terms."""
+    if form == LOGISTIC:
+        e = e1[q, i]
+        if r * (t_i - t0) >= 0.0:
+            g, h = 1.0 / (1.0 + e), e / (1.0 + e)
+        else:
+            g, h = e / (1.0 + e), 1.0 / (1.0 + e)
+        return g, h, r * g * h
+    g, h = _g_h(-x2[q, i], ex[q, i], em[q, i])
+    if form == GOMPERTZ:
+        return g, h, r * (e1[q, i] * g)
+    e = e1[q, i]  # Richards: dg/dt = g (r / nu) expit(-z)
+    ez = e / (1.0 + e) if r * (t_i - t0) > 0.0 else 1.0 / (1.0 + e)
+    return g, h, g * (r / nu) * ez
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _anchored_row(form, theta, q, t, n, e1, x2, ex, em, level, rate):  # pragma: no cover - compiled
+    """Anchored curve and rate of row ``q`` at its first ``n`` times ``t`` (in place).
 
     The anchored curve ``A = K (g - g0) / (1 - g0)`` (``g = F / K``, ``g0`` its value at
-    ``t = 0``) and ``dA/dt = K g' / (1 - g0)``, with ``g - g0`` formed as ``h0 - h`` once
-    ``g0 >= 1/2`` (``h = 1 - g``), so that neither loses precision near 0 or near the
-    ceiling: the numbers of :meth:`ikdsim.models.GrowthModel.anchored_and_rate`, written
-    with one to three transcendental calls a point instead of five to seven.
+    ``t = 0``, from the terms' last column) and ``dA/dt = K g' / (1 - g0)``, with ``g - g0``
+    formed as ``h0 - h`` once ``g0 >= 1/2`` (``h = 1 - g``), so that neither loses precision
+    near 0 or near the ceiling: the numbers of
+    :meth:`ikdsim.models.GrowthModel.anchored_and_rate`.
     """
-    ceil, p1, p2 = theta[0], theta[1], theta[2]
+    last = e1.shape[1] - 1
+    ceil, p1, p2 = theta[q, 0], theta[q, 1], theta[q, 2]
     if form == BASS:
         # models._bass_curve; rate -m h dlogh with h = exp(log h) = e (1 + a) / (1 + a e).
         c, a = p1 + p2, p2 / p1
-        for i in range(t.shape[0]):
-            big_e, rise = _from_w(c * t[i])  # exp(-ct) and 1 - exp(-ct), both exact
+        for i in range(n):
+            big_e, rise = _g_h(-x2[q, i], ex[q, i], em[q, i])  # exp(-ct) and 1 - exp(-ct), both exact
             den = 1.0 + a * big_e
             level[i] = ceil * (rise / den)
             rate[i] = -ceil * (big_e * (1.0 + a) / den) * (-c / den)
         return
-    nu = theta[3] if form == RICHARDS else 1.0
-    g0, h0, _ = _shape(form, 0.0, p1, p2, nu)
+    nu = theta[q, 3] if form == RICHARDS else 1.0
+    g0, h0, _ = _shape_at(form, q, last, p1, 0.0, p2, nu, e1, x2, ex, em)
     scale = ceil / h0
     low = g0 < 0.5
-    for i in range(t.shape[0]):
-        g, h, dg = _shape(form, t[i], p1, p2, nu)
+    for i in range(n):
+        g, h, dg = _shape_at(form, q, i, p1, t[i], p2, nu, e1, x2, ex, em)
         level[i] = scale * ((g - g0) if low else (h0 - h))
         rate[i] = scale * dg
+
+
+@njit(cache=True, error_model="numpy")
+def _curves_from_terms(form, theta, t, e1, x2, ex, em, level, rate):  # pragma: no cover - compiled
+    """:func:`_anchored_row` for every row on one grid ``t``."""
+    for q in range(theta.shape[0]):
+        _anchored_row(form, theta, q, t, t.shape[0], e1, x2, ex, em, level[q], rate[q])
+
+
+def _buffers(rows: int, width: int) -> list[np.ndarray]:
+    """Scratch for :func:`shape_terms`: four arrays of ``min(rows, CHUNK)`` rows."""
+    return [np.empty((min(rows, CHUNK), width + 1)) for _ in range(4)]
+
+
+def anchored_and_rate(form: int, theta: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Anchored curves and their rates for many parameter sets on one grid.
+
+    Parameters
+    ----------
+    form : int
+        A compiled form (:data:`LOGISTIC` ...).
+    theta : ndarray, shape (P, k)
+        Curve parameters, one set a row (the model's own scale).
+    t : ndarray, shape (m,)
+        Times (years).
+
+    Returns
+    -------
+    level, rate : ndarray, shape (P, m)
+        The numbers of :meth:`ikdsim.models.GrowthModel.anchored_and_rate` to 1e-12
+        relative (tested).
+    """
+    theta = np.ascontiguousarray(theta, dtype=float)
+    t = np.ascontiguousarray(t, dtype=float)
+    rows, m = theta.shape[0], t.shape[0]
+    level, rate = np.empty((rows, m)), np.empty((rows, m))
+    _anchored_into(form, theta, t, level, rate)
+    return level, rate
+
+
+def _anchored_into(form: int, theta: np.ndarray, t: np.ndarray, level: np.ndarray, rate: np.ndarray) -> None:
+    """:func:`anchored_and_rate` into given arrays (``theta`` and ``t`` contiguous)."""
+    rows, m = theta.shape[0], t.shape[0]
+    buffers = _buffers(rows, m)
+    grid, n_obs = t[None, :], np.array([m], dtype=np.int64)
+    for lo in range(0, rows, CHUNK):
+        hi = min(lo + CHUNK, rows)
+        terms = shape_terms(form, theta[lo:hi], np.zeros(hi - lo, dtype=np.int64), grid, n_obs, buffers)
+        _curves_from_terms(form, theta[lo:hi], t, *terms, level[lo:hi], rate[lo:hi])
 
 
 @njit(cache=True, error_model="numpy")
@@ -206,17 +347,10 @@ def level_loglik(level, rate, s2, y, round_var, date_half, n_obs, base, memory, 
 
 
 @njit(cache=True, error_model="numpy")
-def curve_loglik(form, theta, s2, owner, t, y, round_var, date_half, n_obs, base, memory, delta, rho, a_unit, var_int,
-                 c_dx, w_xx, var_mu, var_rate, has_var, floor, log_2pi, out):  # pragma: no cover - compiled
-    """:func:`filter_lanes` for many parameter sets, the curve evaluated on the way.
-
-    Row ``b`` has curve parameters ``theta[b]`` (the model's own scale) and overdispersion
-    ``s2[b]``, for the series ``owner[b]``.  Consecutive rows of one series (a region's
-    finite-difference stencil, a member's proposals) are filtered up to :data:`LANES` at a
-    time (:func:`filter_lanes`, the same numbers): measured per evaluation of 61 figures,
-    logistic 1.1 -> 0.8 us, Gompertz 1.9 -> 1.6, Bass 1.6 -> 1.3, Richards 2.7 -> 2.6 (its
-    curve dominates).
-    """
+def _loglik_from_terms(form, theta, s2, owner, t, e1, x2, ex, em, y, round_var, date_half, n_obs, base, memory, delta,
+                       rho, a_unit, var_int, c_dx, w_xx, var_mu, var_rate, has_var, floor, log_2pi,
+                       out):  # pragma: no cover - compiled
+    """:func:`filter_lanes` for many parameter sets, each curve finished from its terms."""
     width = t.shape[1]
     level, rate = np.empty((LANES, width)), np.empty((LANES, width))
     state = np.empty((8, LANES))
@@ -228,24 +362,43 @@ def curve_loglik(form, theta, s2, owner, t, y, round_var, date_half, n_obs, base
         while lanes < LANES and b + lanes < rows and owner[b + lanes] == s:
             lanes += 1
         for j in range(lanes):
-            anchored_rate(form, theta[b + j], t[s, :n], level[j], rate[j])
+            _anchored_row(form, theta, b + j, t[s], n, e1, x2, ex, em, level[j], rate[j])
         filter_lanes(level, rate, s2[b : b + lanes], lanes, y[s], round_var[s], date_half[s], n, base[s], memory[s],
                      delta[s], rho[s], a_unit[s], var_int[s], c_dx[s], w_xx[s], var_mu[s], var_rate[s], has_var[s], floor,
                      log_2pi, state, out[b : b + lanes])
         b += lanes
 
 
-@njit(cache=True, error_model="numpy")
-def anchored_curves(form, theta, t, out):  # pragma: no cover - compiled
+def curve_loglik(form, theta, s2, owner, t, y, round_var, date_half, n_obs, base, memory, delta, rho, a_unit, var_int,
+                 c_dx, w_xx, var_mu, var_rate, has_var, floor, log_2pi, out) -> None:
+    """:func:`filter_lanes` for many parameter sets, the curve evaluated on the way (to ``out``).
+
+    Row ``b`` has curve parameters ``theta[b]`` (the model's own scale) and overdispersion
+    ``s2[b]``, for the series ``owner[b]``.  The curves' transcendental terms come from
+    :func:`shape_terms` (numpy's vectorised functions), :data:`CHUNK` rows at a time; the
+    curves are finished and filtered compiled.  Consecutive rows of one series (a region's
+    finite-difference stencil, a member's proposals) are filtered up to :data:`LANES` at a
+    time (:func:`filter_lanes`, the same numbers).
+    """
+    rows = theta.shape[0]
+    buffers = _buffers(rows, t.shape[1])
+    for lo in range(0, rows, CHUNK):
+        hi = min(lo + CHUNK, rows)
+        terms = shape_terms(form, theta[lo:hi], owner[lo:hi], t, n_obs, buffers)
+        _loglik_from_terms(form, theta[lo:hi], s2[lo:hi], owner[lo:hi], t, *terms, y, round_var, date_half, n_obs, base,
+                           memory, delta, rho, a_unit, var_int, c_dx, w_xx, var_mu, var_rate, has_var, floor, log_2pi,
+                           out[lo:hi])
+
+
+def anchored_curves(form: int, theta: np.ndarray, t: np.ndarray, out: np.ndarray) -> None:
     """Anchored curves of many parameter sets on one grid: ``out[p] = A(t; theta[p])``.
 
-    :func:`anchored_rate` row by row (its rate is computed and dropped): the curves of
+    :func:`anchored_and_rate` (its rates dropped): the curves of
     :meth:`ikdsim.models.GrowthModel.anchored` to 1e-12 relative (tested), for the sample
     paths of a batch (:func:`ikdsim.forecast.distinct_curves`: one per distinct draw).
     """
-    rate = np.empty(t.shape[0])
-    for p in range(theta.shape[0]):
-        anchored_rate(form, theta[p], t, out[p], rate)
+    _anchored_into(form, np.ascontiguousarray(theta, dtype=float), np.ascontiguousarray(t, dtype=float), out,
+                   np.empty_like(out))
 
 
 @njit(cache=True)
