@@ -108,7 +108,8 @@ def shape_terms(form: int, theta: np.ndarray, owner: np.ndarray, t: np.ndarray, 
     terms are those of the shape ``g = F / K`` and ``h = 1 - g``, each form's from one to
     three transcendental calls a point (see the module docstring):
 
-    - ``e1``: ``exp(-|z|)`` (logistic, Richards), ``u = exp(-z)`` (Gompertz), ``exp(-c t)`` (Bass);
+    - ``e1``: ``exp(-|z|)`` (logistic, Richards), ``u = exp(-z)`` (Gompertz); for Bass, unused
+      (it is ``x2``);
     - ``x2``: ``-w``, where ``g = exp(-w)`` (Gompertz ``w = u``, Richards
       ``w = log(1 + exp(-z)) / nu``; Bass ``w = c t``);
     - ``ex = exp(-w)`` and ``em = expm1(-w)`` (not for the logistic).
@@ -132,11 +133,10 @@ def shape_terms(form: int, theta: np.ndarray, owner: np.ndarray, t: np.ndarray, 
     e1, x2, ex, em = (buf[:rows] for buf in buffers)
     _first_args(form, theta, owner, t, n_obs, e1)
     with np.errstate(all="ignore"):  # as the compiled forms: inf or NaN, then -inf density
-        if form == BASS:
-            x2[...] = e1
-            np.expm1(x2, out=em)
-            np.exp(x2, out=ex)
-            np.exp(x2, out=e1)
+        if form == BASS:  # the arguments are -w already: e1 serves as x2 (e1 itself is unused)
+            np.expm1(e1, out=em)
+            np.exp(e1, out=ex)
+            x2 = e1
         else:
             np.exp(e1, out=e1)
             if form == GOMPERTZ:
