@@ -517,7 +517,7 @@ def fit_models(
     results: list[FitResult | None] = [None] * count
     if owner.size:
         problem = BatchProblem.build([bms[i] for i in owner], [series[i] for i in owner], [priors[i] for i in owner])
-        modes = find_modes(problem, np.asarray(starts))
+        modes = find_modes(problem, np.asarray(starts), groups=owner)
         best: dict[int, int] = {}
         for row, i in enumerate(owner):
             if i not in best or modes.fun[row] < modes.fun[best[i]]:
