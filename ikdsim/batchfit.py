@@ -322,7 +322,12 @@ def gradient_hessian(
     """
     dims = list(range(z.shape[1])) if dims is None else list(dims)
     pts, h, pairs = _stencil(z, dims, lean)
-    f = neg_log_posterior(problem, pts)
+    # The points that share the overdispersion (the last coordinate) side by side: the
+    # filter then computes their variances once (ikdsim.kernels.filter_shared).
+    shift = np.sign(pts[0, :, -1] - z[0, -1]) if z.shape[0] else np.zeros(pts.shape[1])
+    order = np.argsort(np.where(shift < 0, 2, shift), kind="stable")
+    f = np.empty(pts.shape[:2])
+    f[:, order] = neg_log_posterior(problem, pts[:, order])
     d = len(dims)
     f0 = f[:, 0]
     fp, fm = f[:, 1 : 2 * d + 1 : 2], f[:, 2 : 2 * d + 2 : 2]

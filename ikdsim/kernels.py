@@ -332,6 +332,66 @@ def filter_lanes(level, rate, s2, lanes, y, round_var, date_third, n, base, tau,
 
 
 @njit(cache=True, error_model="numpy")
+def filter_shared(level, s2, lanes, y, round_var, date_third, n, base, tau, inv_delta, rho, a_unit, var_int, c_dx, w_xx,
+                  var_mu, var_rate, floor, log_2pi, state, out):  # pragma: no cover - compiled
+    """:func:`filter_lanes` for ``lanes`` evaluations of one series with one overdispersion
+    ``s2``, the series' variance curve given (``has_var``): the same numbers.
+
+    Then the variances, the gains and the log-determinant do not depend on the curve, and
+    they are computed once for all the evaluations; each evaluation only updates its mean
+    and its sum of squares (about a third of the arithmetic of a figure).  The points of a
+    finite-difference stencil share their overdispersion but along its own axis
+    (:func:`ikdsim.batchfit.gradient_hessian` puts them side by side).
+    """
+    v = 0.5 / tau
+    inv_base = 1.0 / base if np.isfinite(base) and base > 0.0 else 0.0
+    sd = np.sqrt(max(s2, 0.0))
+    p_dd, p_dx, p_xx, prod = 0.0, 0.0, v, 1.0
+    for j in range(lanes):
+        state[1, j] = 0.0  # m_d
+        state[2, j] = 0.0  # m_x
+        state[6, j] = 0.0  # total
+    for i in range(n):
+        r = rho[i]
+        mu_pos, rate_v = var_mu[i], var_rate[i]
+        scale = sd * (mu_pos * inv_delta[i])
+        a = scale * a_unit[i]
+        w_dd = scale * scale * var_int[i] + (mu_pos * inv_base + floor)
+        w_dx = scale * c_dx[i]
+        meas = round_var[i] + rate_v * rate_v * date_third[i]
+        a_pxx = a * p_xx
+        pd_dd = p_dd + a * (p_dx + p_dx + a_pxx) + w_dd
+        pd_dx = r * (p_dx + a_pxx) + w_dx
+        pd_xx = r * r * p_xx + w_xx[i]
+        var_s = pd_dd + meas
+        inv = 1.0 / var_s
+        k_d, k_x = pd_dd * inv, pd_dx * inv
+        add = 0.0  # what each evaluation's total takes before its squared error, as in filter_lanes
+        logged = False
+        if 1e-100 < var_s < 1e100:
+            prod *= var_s
+            if not 1e-200 < prod < 1e200:
+                add, logged = np.log(prod), True
+                prod = 1.0
+        else:
+            add, logged = np.log(var_s), True
+        yi = y[i]
+        for j in range(lanes):
+            m_d, m_x = state[1, j], state[2, j]
+            pm_d = m_d + a * m_x
+            e = (yi - level[j, i]) - pm_d
+            total = state[6, j] + add if logged else state[6, j]
+            state[6, j] = total + e * (e * inv)
+            state[1, j] = pm_d + k_d * e
+            state[2, j] = r * m_x + k_x * e
+        p_dd = max(pd_dd - k_d * pd_dd, 0.0)
+        p_dx = pd_dx - k_x * pd_dd
+        p_xx = max(pd_xx - k_x * pd_dx, 0.0)
+    for j in range(lanes):
+        out[j] = -0.5 * ((state[6, j] + np.log(prod)) + n * log_2pi)
+
+
+@njit(cache=True, error_model="numpy")
 def level_loglik(level, rate, s2, y, round_var, date_half, n_obs, base, memory, delta, rho, a_unit, var_int, c_dx,
                  w_xx, var_mu, var_rate, has_var, per, floor, log_2pi, out):  # pragma: no cover - compiled
     """:func:`filter_lanes` for every row of given curves; row ``b`` is series ``b // per``."""
@@ -359,13 +419,25 @@ def _loglik_from_terms(form, theta, s2, owner, t, e1, x2, ex, em, y, round_var, 
         s = owner[b]
         n = n_obs[s]
         lanes = 1
-        while lanes < LANES and b + lanes < rows and owner[b + lanes] == s:
-            lanes += 1
+        if has_var[s]:  # a run of one overdispersion (a stencil's points): one covariance
+            while lanes < LANES and b + lanes < rows and owner[b + lanes] == s and s2[b + lanes] == s2[b]:
+                lanes += 1
+        shared = lanes > 1
+        if not shared:  # up to LANES rows, stopping before a run of one overdispersion
+            while (lanes < LANES and b + lanes < rows and owner[b + lanes] == s
+                   and not (has_var[s] and b + lanes + 1 < rows and owner[b + lanes + 1] == s
+                            and s2[b + lanes + 1] == s2[b + lanes])):
+                lanes += 1
         for j in range(lanes):
             _anchored_row(form, theta, b + j, t[s], n, e1, x2, ex, em, level[j], rate[j])
-        filter_lanes(level, rate, s2[b : b + lanes], lanes, y[s], round_var[s], date_half[s], n, base[s], memory[s],
-                     delta[s], rho[s], a_unit[s], var_int[s], c_dx[s], w_xx[s], var_mu[s], var_rate[s], has_var[s], floor,
-                     log_2pi, state, out[b : b + lanes])
+        if shared:
+            filter_shared(level, s2[b], lanes, y[s], round_var[s], date_half[s], n, base[s], memory[s], delta[s], rho[s],
+                          a_unit[s], var_int[s], c_dx[s], w_xx[s], var_mu[s], var_rate[s], floor, log_2pi, state,
+                          out[b : b + lanes])
+        else:
+            filter_lanes(level, rate, s2[b : b + lanes], lanes, y[s], round_var[s], date_half[s], n, base[s], memory[s],
+                         delta[s], rho[s], a_unit[s], var_int[s], c_dx[s], w_xx[s], var_mu[s], var_rate[s], has_var[s],
+                         floor, log_2pi, state, out[b : b + lanes])
         b += lanes
 
 

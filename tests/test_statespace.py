@@ -247,6 +247,38 @@ def test_filter_lanes_give_the_numbers_of_one_evaluation_at_a_time():
         np.testing.assert_array_equal(grouped, alone)
 
 
+def test_shared_overdispersion_gives_the_numbers_of_one_evaluation_at_a_time():
+    # With a pilot's variance curve, consecutive rows of one series with one overdispersion
+    # (a stencil's points) are filtered with one covariance (kernels.filter_shared): the
+    # same numbers as each row alone, in runs of 1 to 6 rows among rows of other values.
+    from ikdsim.statespace import compiled_form, curve_loglik
+
+    series = _series("dukcapil", 6, seed=8)
+    model = get_model("gompertz")
+    rng = np.random.default_rng(5)
+    piloted = []
+    for data in series:
+        level, rate = model.anchored_and_rate(data.t, 0.5, 1.2, 2.0)
+        piloted.append(data.with_variance_curve(level, rate))
+    stacked = StackedSeries.from_series(piloted)
+    assert stacked.has_var.all()
+    owner = np.repeat(np.arange(len(piloted)), 40)
+    b = owner.size
+    theta = np.column_stack([rng.uniform(0.1, 1.0, b), np.exp(rng.uniform(-2, 2, b)), rng.uniform(-5, 10, b)])
+    s2 = np.exp(rng.uniform(-8, -1, b))
+    at = 0
+    while at < b:  # runs of equal overdispersion, of random lengths
+        run = int(rng.integers(1, 7))
+        s2[at : at + run] = s2[at]
+        at += run
+    grouped = curve_loglik(compiled_form(model), theta, s2, owner, stacked)
+    alone = [curve_loglik(compiled_form(model), theta[i : i + 1], s2[i : i + 1], owner[i : i + 1], stacked)[0]
+             for i in range(b)]
+    assert np.isfinite(grouped).all()
+    np.testing.assert_array_equal(grouped, alone)
+    assert (s2[1:] == s2[:-1]).sum() > 50  # many rows in runs: the shared filter is used
+
+
 def test_lean_hessian_equals_the_four_point_one():
     # gradient_hessian(lean=True) (two points a pair, the Newton iterations' Hessian) against
     # the four-point Hessian reported at the modes, and modes found either way.
