@@ -229,7 +229,10 @@ class Forecast:
     @property
     def until(self) -> pd.Timestamp:
         """End of the horizon."""
-        return to_dates(self.t[-1:], self.start)[0]  # the last of self.dates, without the others
+        memo = self.__dict__  # the forecast is immutable: converted once
+        if "_until" not in memo:
+            memo["_until"] = to_dates(self.t[-1:], self.start)[0]  # the last of self.dates, without the others
+        return memo["_until"]
 
     def at(self, dates) -> np.ndarray:
         """Paths interpolated at dates: shape (n_paths, len(dates)).

@@ -217,7 +217,10 @@ class FitResult:
         """Date and share of the last fitted observation (None without data)."""
         if self.data.n == 0:
             return None
-        return to_dates(self.data.t[-1:], self.start)[0], float(self.data.y[-1])
+        memo = self.__dict__  # the result is immutable: computed once (a batch asks twice a region)
+        if "_last_observed" not in memo:
+            memo["_last_observed"] = (to_dates(self.data.t[-1:], self.start)[0], float(self.data.y[-1]))
+        return memo["_last_observed"]
 
     def forecast(self, until="2027-12-31", n_paths: int = 2000, seed: int | None = 0, step_days: int | None = None):
         """Sample paths of the cumulative share: see :func:`ikdsim.forecast.forecast`.
