@@ -522,12 +522,13 @@ def fit_models(
         for row, i in enumerate(owner):
             if i not in best or modes.fun[row] < modes.fun[best[i]]:
                 best[i] = row
-        for i, row in best.items():
-            if modes.fun[row] < BAD:
-                results[i] = _result_at_mode(
-                    bms[i], series[i], priors[i], modes.z[row], modes.hess[row], modes.grad[row],
-                    bool(modes.converged[row]), float(modes.loglik[row]), labels[i],
-                )
+        used = [(i, row) for i, row in best.items() if modes.fun[row] < BAD]
+        spectra = _spectra(modes.hess[[row for _, row in used]])
+        for (i, row), spectrum in zip(used, spectra):
+            results[i] = _result_at_mode(
+                bms[i], series[i], priors[i], modes.z[row], modes.hess[row], modes.grad[row],
+                bool(modes.converged[row]), float(modes.loglik[row]), labels[i], spectrum,
+            )
     out = []
     for i in range(count):
         if results[i] is None:
@@ -549,14 +550,37 @@ def _names_index(names: tuple[str, ...]) -> pd.Index:
     return pd.Index(names)
 
 
-def _result_at_mode(bm, data: SeriesData, prior: Prior, z, hess, grad, converged: bool, ll: float, labels: Mapping) -> FitResult:
-    """The FitResult at a posterior mode: Laplace covariance, status, warnings."""
+def _spectra(hess: np.ndarray) -> list:
+    """Eigenvalues and eigenvectors of each symmetrised Hessian (R, d, d), in one batched
+    call (the same numbers as one at a time); ``None`` for a Hessian that has none."""
+    sym = 0.5 * (hess + np.swapaxes(hess, 1, 2))
+    try:
+        evals, evecs = np.linalg.eigh(sym)
+        return list(zip(evals, evecs))
+    except np.linalg.LinAlgError:  # a non-finite one: each alone, to find it
+        out = []
+        for h in sym:
+            try:
+                out.append(np.linalg.eigh(h))
+            except np.linalg.LinAlgError:
+                out.append(None)
+        return out
+
+
+def _result_at_mode(bm, data: SeriesData, prior: Prior, z, hess, grad, converged: bool, ll: float, labels: Mapping,
+                    spectrum: tuple | None = ()) -> FitResult:
+    """The FitResult at a posterior mode: Laplace covariance, status, warnings.
+
+    ``spectrum``: the eigendecomposition of the symmetrised ``hess`` (:func:`_spectra`), or
+    ``None`` when it has none; by default computed here."""
     names = list(bm.param_names) + ["sigma2"]
     index = _names_index(tuple(names))  # shared; each result gets its own copy below
     k = len(names)
     warn: list[str] = []
     try:
-        evals, evecs = np.linalg.eigh(0.5 * (hess + hess.T))
+        if spectrum is None:
+            raise np.linalg.LinAlgError("no eigendecomposition")
+        evals, evecs = spectrum if len(spectrum) else np.linalg.eigh(0.5 * (hess + hess.T))
         if np.min(evals) <= 1e-10 * max(np.max(np.abs(evals)), 1.0):
             warn.append("information matrix near singular: standard errors of some parameters are unreliable")
             evals = np.maximum(evals, 1e-8)
