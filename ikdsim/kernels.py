@@ -25,8 +25,9 @@ the C library's one value at a time (about 5 ns; numba vectorises them only with
 SVML, which pip's llvmlite cannot use).  Measured on the 774,000 density evaluations of
 60 synthetic regencies (61 figures each; three alternated runs, the best of three passes
 each): Gompertz 1.18-1.21 -> 0.97-1.02 us an evaluation, Richards 1.80-1.87 -> 1.09-1.25,
-logistic 0.85-0.91 -> 0.82-0.84, Bass 0.87-0.89 -> 0.93-0.95; 0.94-0.97 s -> 0.74-0.79 s in
-all.  The same numbers to rounding
+logistic 0.85-0.91 -> 0.82-0.84, Bass 0.87-0.89 -> 0.85 (0.93-0.95 before its exponentials
+were taken from its arguments directly); 0.94-0.97 s -> 0.74-0.79 s in all.  The same
+numbers to rounding
 (numpy's and the C library's functions may differ in the last bit: tested against the
 numpy forms over wide parameter ranges).
 
