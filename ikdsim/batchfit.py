@@ -249,14 +249,15 @@ def _log_prior_jacobian(problem: BatchProblem, owner: np.ndarray, theta: np.ndar
         for i, name in enumerate(problem.names):
             value = s2 if i == k else theta[:, i]
             kind = PRIOR_SCALE.get(name, "identity")
-            if kind == "logit":
-                phi = np.log(value) - np.log1p(-value)
+            if kind == "logit":  # each logarithm once, for the prior and the Jacobian
+                log_v, log_1mv = np.log(value), np.log1p(-value)
+                phi = log_v - log_1mv
                 if i < k:
-                    log_jac = log_jac - np.log(value) - np.log1p(-value)
+                    log_jac = log_jac - log_v - log_1mv
             elif kind == "log":
                 phi = log_s2 if i == k else np.log(value)
                 if i < k:
-                    log_jac = log_jac - np.log(value)
+                    log_jac = log_jac - phi
             else:
                 phi = value
             u = (phi - mean[:, i]) / sd[:, i]
