@@ -526,8 +526,8 @@ def fit_models(
         spectra = _spectra(modes.hess[[row for _, row in used]])
         for (i, row), spectrum in zip(used, spectra):
             results[i] = _result_at_mode(
-                bms[i], series[i], priors[i], modes.z[row], modes.hess[row], modes.grad[row],
-                bool(modes.converged[row]), float(modes.loglik[row]), labels[i], spectrum,
+                bms[i], series[i], priors[i], modes.z[row], spectrum, modes.grad[row],
+                bool(modes.converged[row]), float(modes.loglik[row]), labels[i],
             )
     out = []
     for i in range(count):
@@ -567,12 +567,12 @@ def _spectra(hess: np.ndarray) -> list:
         return out
 
 
-def _result_at_mode(bm, data: SeriesData, prior: Prior, z, hess, grad, converged: bool, ll: float, labels: Mapping,
-                    spectrum: tuple | None = ()) -> FitResult:
+def _result_at_mode(bm, data: SeriesData, prior: Prior, z, spectrum: tuple | None, grad, converged: bool, ll: float,
+                    labels: Mapping) -> FitResult:
     """The FitResult at a posterior mode: Laplace covariance, status, warnings.
 
-    ``spectrum``: the eigendecomposition of the symmetrised ``hess`` (:func:`_spectra`), or
-    ``None`` when it has none; by default computed here."""
+    ``spectrum``: the eigendecomposition of the mode's symmetrised Hessian (:func:`_spectra`),
+    or ``None`` when it has none."""
     names = list(bm.param_names) + ["sigma2"]
     index = _names_index(tuple(names))  # shared; each result gets its own copy below
     k = len(names)
@@ -580,7 +580,7 @@ def _result_at_mode(bm, data: SeriesData, prior: Prior, z, hess, grad, converged
     try:
         if spectrum is None:
             raise np.linalg.LinAlgError("no eigendecomposition")
-        evals, evecs = spectrum if len(spectrum) else np.linalg.eigh(0.5 * (hess + hess.T))
+        evals, evecs = spectrum
         if np.min(evals) <= 1e-10 * max(np.max(np.abs(evals)), 1.0):
             warn.append("information matrix near singular: standard errors of some parameters are unreliable")
             evals = np.maximum(evals, 1e-8)

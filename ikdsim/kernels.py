@@ -451,7 +451,9 @@ def curve_loglik(form, theta, s2, owner, t, y, round_var, date_half, n_obs, base
     :func:`shape_terms` (numpy's vectorised functions), :data:`CHUNK` rows at a time; the
     curves are finished and filtered compiled.  Consecutive rows of one series (a region's
     finite-difference stencil, a member's proposals) are filtered up to :data:`LANES` at a
-    time (:func:`filter_lanes`, the same numbers).
+    time (:func:`filter_lanes`, the same numbers); a run of them with one overdispersion,
+    when the series has a pilot's variance curve, with one covariance
+    (:func:`filter_shared`, the same numbers).
     """
     rows = theta.shape[0]
     buffers = _buffers(rows, t.shape[1])
