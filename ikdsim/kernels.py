@@ -407,6 +407,15 @@ def level_loglik(level, rate, s2, y, round_var, date_half, n_obs, base, memory, 
         b += lanes
 
 
+@njit(cache=True, inline="always")
+def _shared_run(owner, s2, b):  # pragma: no cover - compiled
+    """Rows from ``b`` (at most :data:`LANES`) of ``b``'s series with ``b``'s overdispersion."""
+    run = 1
+    while run < LANES and b + run < owner.shape[0] and owner[b + run] == owner[b] and s2[b + run] == s2[b]:
+        run += 1
+    return run
+
+
 @njit(cache=True, error_model="numpy")
 def _loglik_from_terms(form, theta, s2, owner, t, e1, x2, ex, em, y, round_var, date_half, n_obs, base, memory, delta,
                        rho, a_unit, var_int, c_dx, w_xx, var_mu, var_rate, has_var, floor, log_2pi,
@@ -419,15 +428,13 @@ def _loglik_from_terms(form, theta, s2, owner, t, e1, x2, ex, em, y, round_var, 
     while b < rows:
         s = owner[b]
         n = n_obs[s]
-        lanes = 1
-        if has_var[s]:  # a run of one overdispersion (a stencil's points): one covariance
-            while lanes < LANES and b + lanes < rows and owner[b + lanes] == s and s2[b + lanes] == s2[b]:
-                lanes += 1
+        # A run of one overdispersion (a stencil's points), with a variance curve: one
+        # covariance; else up to LANES rows, stopping before such a run.
+        lanes = _shared_run(owner, s2, b) if has_var[s] else 1
         shared = lanes > 1
-        if not shared:  # up to LANES rows, stopping before a run of one overdispersion
+        if not shared:
             while (lanes < LANES and b + lanes < rows and owner[b + lanes] == s
-                   and not (has_var[s] and b + lanes + 1 < rows and owner[b + lanes + 1] == s
-                            and s2[b + lanes + 1] == s2[b + lanes])):
+                   and not (has_var[s] and _shared_run(owner, s2, b + lanes) > 1)):
                 lanes += 1
         for j in range(lanes):
             _anchored_row(form, theta, b + j, t[s], n, e1, x2, ex, em, level[j], rate[j])
